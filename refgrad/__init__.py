@@ -1,0 +1,1 @@
+"""refgrad: a reference autograd engine that behaves like PyTorch's autograd."""
