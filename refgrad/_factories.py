@@ -1,0 +1,217 @@
+"""Ways to make a tensor: from data, filled, ranges, random.
+
+Random numbers come from NumPy's generator, seeded by ``manual_seed``: the same seed
+gives the same numbers run after run, but not the numbers torch would draw.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from refgrad import _dtypes
+from refgrad._dtypes import dtype
+from refgrad._tensor import Tensor, _flatten_size
+
+FACTORY_REQUIRES_GRAD_ERROR = "Only Tensors of floating point and complex dtype can require gradients"
+COPY_CONSTRUCT_WARNING = (
+    "To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() "
+    "or sourceTensor.detach().clone().requires_grad_(True), rather than torch.tensor(sourceTensor)."
+)
+
+_DEFAULT_SEED = 67280421310721  # torch's default initial seed, for familiarity
+_rng = np.random.default_rng(_DEFAULT_SEED)
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    global _rng
+    _rng = np.random.default_rng(seed)
+    return _rng
+
+
+def _generator() -> np.random.Generator:
+    return _rng
+
+
+def _finish(array: np.ndarray, requires_grad: bool) -> Tensor:
+    t = Tensor._from_array(array)
+    if requires_grad:
+        if not t._dtype.is_floating_point:
+            raise RuntimeError(FACTORY_REQUIRES_GRAD_ERROR)
+        t._requires_grad = True
+    return t
+
+
+def _numpy_dtype(d: dtype | None, default: dtype) -> np.dtype:
+    return (d or default).numpy
+
+
+def tensor(data: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of `data` (numbers, nested lists, arrays, tensors)."""
+    if isinstance(data, Tensor):
+        warnings.warn(COPY_CONSTRUCT_WARNING, UserWarning, stacklevel=2)
+        array = data._array.astype(_numpy_dtype(dtype, data._dtype), copy=True)
+    elif isinstance(data, np.ndarray):
+        array = np.array(data, dtype=dtype.numpy if dtype else None, copy=True)
+        _dtypes.from_numpy_dtype(array.dtype)  # reject dtypes torch cannot hold
+    else:
+        inferred = _infer_dtype(data)
+        array = np.array(_to_nested_lists(data), dtype=_numpy_dtype(dtype, inferred))
+    return _finish(array, requires_grad)
+
+
+def _infer_dtype(data: Any) -> dtype:
+    """torch's rule: any float -> default float; else any int -> int64; else bool."""
+    found = _dtypes.bool_
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Tensor):
+            item_dtype = item._dtype
+        elif isinstance(item, bool | np.bool_):
+            item_dtype = _dtypes.bool_
+        elif isinstance(item, int | np.integer):
+            item_dtype = _dtypes.int64
+        elif isinstance(item, float | np.floating):
+            item_dtype = _dtypes.get_default_dtype()
+        elif isinstance(item, Sequence | np.ndarray):
+            stack.extend(item)
+            continue
+        else:
+            raise TypeError(f"Could not infer dtype of {type(item).__name__}")
+        if item_dtype.is_floating_point and not found.is_floating_point:
+            found = item_dtype
+        elif found is _dtypes.bool_:
+            found = item_dtype
+    return found
+
+
+def _to_nested_lists(data: Any) -> Any:
+    if isinstance(data, Tensor):
+        return data._array.tolist()
+    if isinstance(data, Sequence) and not isinstance(data, str):
+        return [_to_nested_lists(item) for item in data]
+    return data
+
+
+def as_tensor(data: Any, dtype: dtype | None = None, device: Any = None) -> Tensor:
+    if isinstance(data, Tensor) and (dtype is None or dtype is data._dtype):
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or dtype.numpy == data.dtype):
+        return from_numpy(data)
+    return tensor(data, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with `array`."""
+    _dtypes.from_numpy_dtype(array.dtype)
+    return Tensor._from_array(array)
+
+
+def _full(size: Sequence[Any], fill: Any, dtype: dtype | None, default: dtype, requires_grad: bool) -> Tensor:
+    return _finish(np.full(_flatten_size(size), fill, dtype=_numpy_dtype(dtype, default)), requires_grad)
+
+
+def zeros(*size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _full(size, 0, dtype, _dtypes.get_default_dtype(), requires_grad)
+
+
+def ones(*size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _full(size, 1, dtype, _dtypes.get_default_dtype(), requires_grad)
+
+
+def empty(*size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _full(size, 0, dtype, _dtypes.get_default_dtype(), requires_grad)
+
+
+def full(
+    size: Sequence[int], fill_value: bool | int | float, *, dtype: dtype | None = None,
+    device: Any = None, requires_grad: bool = False,
+) -> Tensor:
+    return _full((size,), fill_value, dtype, _dtypes.python_scalar_dtype(fill_value), requires_grad)
+
+
+def _like(t: Tensor, fill: Any, dtype: dtype | None, requires_grad: bool) -> Tensor:
+    return _finish(np.full(t.shape, fill, dtype=_numpy_dtype(dtype, t._dtype)), requires_grad)
+
+
+def zeros_like(input: Tensor, *, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    return _like(input, 0, dtype, requires_grad)
+
+
+def ones_like(input: Tensor, *, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    return _like(input, 1, dtype, requires_grad)
+
+
+def empty_like(input: Tensor, *, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    return _like(input, 0, dtype, requires_grad)
+
+
+def full_like(input: Tensor, fill_value: Any, *, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    return _like(input, fill_value, dtype, requires_grad)
+
+
+def rand_like(input: Tensor, *, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    return rand(input.shape, dtype=dtype or input._dtype, requires_grad=requires_grad)
+
+
+def randn_like(input: Tensor, *, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    return randn(input.shape, dtype=dtype or input._dtype, requires_grad=requires_grad)
+
+
+def arange(
+    start: float, end: float | None = None, step: float = 1, *, dtype: dtype | None = None,
+    device: Any = None, requires_grad: bool = False,
+) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    all_ints = all(isinstance(v, int) for v in (start, end, step))
+    default = _dtypes.int64 if all_ints else _dtypes.get_default_dtype()
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    values = np.arange(start, end, step, dtype=np.float64 if not all_ints else np.int64)
+    return _finish(values.astype(_numpy_dtype(dtype, default)), requires_grad)
+
+
+def linspace(
+    start: float, end: float, steps: int, *, dtype: dtype | None = None, device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    values = np.linspace(start, end, steps, dtype=np.float64)
+    return _finish(values.astype(_numpy_dtype(dtype, _dtypes.get_default_dtype())), requires_grad)
+
+
+def eye(
+    n: int, m: int | None = None, *, dtype: dtype | None = None, device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    return _finish(np.eye(n, m, dtype=_numpy_dtype(dtype, _dtypes.get_default_dtype())), requires_grad)
+
+
+def rand(*size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    values = _rng.random(_flatten_size(size))
+    return _finish(values.astype(_numpy_dtype(dtype, _dtypes.get_default_dtype())), requires_grad)
+
+
+def randn(*size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    values = _rng.standard_normal(_flatten_size(size))
+    return _finish(values.astype(_numpy_dtype(dtype, _dtypes.get_default_dtype())), requires_grad)
+
+
+def randint(
+    low: int, high: int | Sequence[int], size: Sequence[int] | None = None, *,
+    dtype: dtype | None = None, device: Any = None, requires_grad: bool = False,
+) -> Tensor:
+    if size is None:  # randint(high, size)
+        assert not isinstance(high, int), "randint() needs a size"
+        low, high, size = 0, low, high
+    assert isinstance(high, int)
+    values = _rng.integers(low, high, tuple(size))
+    return _finish(values.astype(_numpy_dtype(dtype, _dtypes.int64)), requires_grad)
+
+
+def randperm(n: int, *, dtype: dtype | None = None, device: Any = None) -> Tensor:
+    return _finish(_rng.permutation(n).astype(_numpy_dtype(dtype, _dtypes.int64)), False)

@@ -1,0 +1,88 @@
+"""The ``torch.<op>(tensor, ...)`` spellings of tensor methods, and the list-taking ops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from refgrad._tensor import Operand, Tensor, as_operand
+from refgrad.ops import composite
+from refgrad.ops import derivatives as D
+
+cat = composite.cat
+concat = composite.cat
+concatenate = composite.cat
+stack = composite.stack
+
+
+def _method(name: str) -> Any:
+    """torch.<name>(input, *args, **kwargs) == input.<name>(*args, **kwargs)."""
+
+    def function(input: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(as_operand(input), name)(*args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}(input, ...): the same as ``input.{name}(...)``."
+    return function
+
+
+_METHODS = (
+    "abs", "add", "amax", "amin", "argmax", "argmin", "bmm", "ceil", "chunk", "clamp", "clip",
+    "clamp_min", "clamp_max", "clone", "cos", "cumsum", "div", "dot", "exp", "expm1", "flatten",
+    "flip", "floor", "gather", "isfinite", "isinf", "isnan", "log", "log1p", "log_softmax",
+    "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "masked_fill",
+    "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "mv", "narrow", "ne",
+    "neg", "norm", "permute", "pow", "prod", "reciprocal", "relu",
+    "reshape", "round", "rsqrt", "select", "sgn", "sigmoid", "sign", "sin", "softmax", "split",
+    "sqrt", "square", "squeeze", "std", "sub", "sum", "t", "tan", "tanh", "transpose",
+    "unbind", "unsqueeze", "var", "eq", "lt", "le", "gt", "ge", "broadcast_to", "detach",
+)
+for _name in _METHODS:
+    globals()[_name] = _method(_name)
+
+multiply = globals()["mul"]
+subtract = globals()["sub"]
+divide = globals()["div"]
+negative = globals()["neg"]
+absolute = globals()["abs"]
+swapaxes = globals()["transpose"]
+
+
+def pow(input: Operand, exponent: Operand) -> Tensor:  # noqa: A001 - torch's name
+    if isinstance(input, Tensor):
+        return input.pow(exponent)
+    assert isinstance(exponent, Tensor)
+    return D.pow_scalar_base(input, exponent)
+
+
+def rsub(input: Tensor, other: Operand, *, alpha: float = 1) -> Tensor:
+    if isinstance(other, Tensor):
+        return other.sub(input, alpha=alpha)
+    return D.rsub(input * alpha if alpha != 1 else input, other=other)
+
+
+def where(condition: Tensor, input: Operand, other: Operand) -> Tensor:
+    return D.where(condition, input, other)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    return input.unsqueeze(1) * vec2.unsqueeze(0)
+
+
+def is_tensor(obj: Any) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()
+
+
+def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
+    import numpy as np
+
+    shape = np.broadcast_shapes(*(tuple(t.shape) for t in tensors))
+    return tuple(t.expand(shape) for t in tensors)
+
+
+def split(tensor: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    return tensor.split(split_size_or_sections, dim)

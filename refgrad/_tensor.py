@@ -1,0 +1,1141 @@
+"""Tensor: a NumPy array plus the autograd state torch keeps beside it.
+
+State, in brief (each with torch's meaning):
+    _array              the values; views hold a NumPy view into their base's array
+    _version_counter    shared by a tensor, its views and its ``detach()``-ed aliases;
+                        bumped by every in-place op; ``.data`` gets a counter of its own
+    _requires_grad      set only on leaves (factories, ``requires_grad_()``)
+    _grad_fn            the node that made this tensor (None for leaves)
+    _grad               ``.grad``
+    _base, _view_fn     for views: the base, and how to re-derive this view from it
+
+Operations are not implemented here: each method forwards to an entry of the op table
+(``refgrad/ops/derivatives.py``), which computes the result and records the graph.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+
+from refgrad import _dtypes
+from refgrad._dtypes import dtype
+from refgrad._printing import format_tensor
+from refgrad.autograd import inplace
+from refgrad.autograd.grad_mode import _GradState, no_grad
+from refgrad.autograd.graph import AccumulateGrad, Node
+from refgrad.utils.hooks import RemovableHandle
+
+if TYPE_CHECKING:
+    from refgrad.ops.op import Op
+
+Number = Union[bool, int, float]
+Operand = Union["Tensor", Number]
+
+NONLEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+    "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+    "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+    "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
+    "instead. See github.com/pytorch/pytorch/pull/30531 for more information."
+)
+FLOAT_OF_REQUIRES_GRAD_WARNING = (
+    "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+    "Consider using tensor.detach() first."
+)
+
+
+class Size(tuple[int, ...]):
+    """torch.Size: a tuple of ints that prints as ``torch.Size([2, 3])``."""
+
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)})"
+
+    def numel(self) -> int:
+        return int(np.prod(self, dtype=np.int64))
+
+
+class device:  # noqa: N801 - torch's name
+    """Only the CPU exists here; the class lets ``x.device`` print like torch's."""
+
+    type = "cpu"
+
+    def __repr__(self) -> str:
+        return "device(type='cpu')"
+
+    def __str__(self) -> str:
+        return "cpu"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, device) or other == "cpu"
+
+    def __hash__(self) -> int:
+        return hash("cpu")
+
+
+CPU = device()
+
+
+class _VersionCounter:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+class Tensor:
+    # Class-level defaults keep construction cheap: a tensor stores only what differs.
+    _requires_grad = False
+    _grad_fn: Node | None = None
+    _output_nr = 0
+    _grad: Tensor | None = None
+    _accumulator: AccumulateGrad | None = None
+    _base: Tensor | None = None
+    _view_fn: Callable[[Tensor], Tensor] | None = None
+    _view_version = 0
+    _created_in_no_grad = False
+    _retains_grad = False
+    _wrapped_number = False  # a Python number turned into a 0-dim tensor by an op
+    _post_accumulate_grad_hooks: dict[int, Callable[[Tensor], None]] = {}  # noqa: RUF012
+
+    _array: np.ndarray
+    _dtype: dtype
+    _version_counter: _VersionCounter
+
+    # NumPy must hand `ndarray * tensor` to Tensor.__rmul__ rather than broadcast itself.
+    __array_ufunc__ = None
+
+    @classmethod
+    def _from_array(cls, array: np.ndarray, version_counter: _VersionCounter | None = None) -> Tensor:
+        t = object.__new__(cls)
+        t._array = array
+        t._dtype = _dtypes.from_numpy_dtype(array.dtype)
+        t._version_counter = _VersionCounter() if version_counter is None else version_counter
+        return t
+
+    # -- metadata ------------------------------------------------------------------------
+    @property
+    def shape(self) -> Size:
+        return Size(self._array.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return Size(self._array.shape)
+        return self._array.shape[_wrap_dim(dim, self._array.ndim)]
+
+    @property
+    def dtype(self) -> dtype:
+        return self._dtype
+
+    @property
+    def device(self) -> device:
+        return CPU
+
+    @property
+    def ndim(self) -> int:
+        return self._array.ndim
+
+    def dim(self) -> int:
+        return self._array.ndim
+
+    def numel(self) -> int:
+        return int(self._array.size)
+
+    def nelement(self) -> int:
+        return int(self._array.size)
+
+    def element_size(self) -> int:
+        return self._dtype.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._dtype.is_floating_point
+
+    def stride(self, dim: int | None = None) -> Any:
+        strides = tuple(s // self._dtype.itemsize for s in self._array.strides)
+        return strides if dim is None else strides[_wrap_dim(dim, self._array.ndim)]
+
+    def is_contiguous(self) -> bool:
+        return bool(self._array.flags.c_contiguous)
+
+    def data_ptr(self) -> int:
+        return int(self._array.__array_interface__["data"][0])
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    # -- autograd state ------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        if self._requires_grad or self.grad_fn is not None:
+            return True
+        return self._base is not None and self._base.requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self._set_requires_grad(value, "only Tensors of floating point and complex dtype")
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self._set_requires_grad(requires_grad, "only Tensors of floating point dtype")
+        return self
+
+    def _set_requires_grad(self, value: bool, dtype_error: str) -> None:
+        if self.grad_fn is not None:
+            if not value:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf variables. If you want to "
+                    "use a computed variable in a subgraph that doesn't require "
+                    "differentiation use var_no_grad = var.detach()."
+                )
+            return
+        if value and not self._dtype.is_floating_point:
+            raise RuntimeError(f"{dtype_error} can require gradients")
+        self._requires_grad = bool(value)
+
+    @property
+    def grad_fn(self) -> Node | None:
+        base = self._base
+        if base is not None and self._view_version != self._version_counter.value:
+            # The memory changed under this view (in place, through it or another alias):
+            # its history now goes through the base.
+            if self._grad_fn is not None or base.requires_grad:
+                inplace.regenerate_view_grad_fn(self)
+            self._view_version = self._version_counter.value
+        return self._grad_fn
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
+
+    @property
+    def _version(self) -> int:
+        return self._version_counter.value
+
+    @property
+    def grad(self) -> Tensor | None:
+        if self.grad_fn is not None and not self._retains_grad:
+            warnings.warn(NONLEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    "assigned grad expected to be a Tensor or None but got grad of type "
+                    f"{type(value).__name__}"
+                )
+            if value.shape != self.shape:
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a "
+                    f"tensor of size '{list(self.shape)}'. Please ensure that the gradient "
+                    "and the tensor are the same size"
+                )
+            if value._dtype is not self._dtype:
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{_c_type_name(value._dtype)}'"
+                    f" to a tensor with grad_dtype '{self._dtype.c_name}'. The gradient must "
+                    "match the tensor's grad_dtype (defaults to the tensor's dtype). You can "
+                    "set the tensor's grad_dtype attribute with a specific dtype, or None to "
+                    "allow any dtype. Set grad_dtype with caution. Diverging the dtypes of a "
+                    "tensor and its gradient may break downstream systems that assume they "
+                    "match."
+                )
+        self._grad = value
+
+    def _grad_accumulator(self) -> AccumulateGrad:
+        """The leaf's AccumulateGrad node, shared by every graph that uses the leaf."""
+        if self._accumulator is None:
+            self._accumulator = AccumulateGrad(self)
+        return self._accumulator
+
+    def _accumulate_in_place(self, other: Tensor) -> None:
+        self._array += other._array
+        self._version_counter.value += 1
+
+    def retain_grad(self) -> None:
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        grad_fn = self.grad_fn
+        if grad_fn is None or self._retains_grad:
+            return  # leaves keep their .grad anyway
+        grad_fn.set_retains_grad(self._output_nr, self)
+        self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        if not self.requires_grad:
+            raise RuntimeError(
+                "cannot register a hook on a tensor that doesn't require gradient"
+            )
+        grad_fn = self.grad_fn
+        if grad_fn is not None:
+            return grad_fn.add_tensor_pre_hook(self._output_nr, hook)
+        return self._grad_accumulator().add_tensor_pre_hook(0, hook)
+
+    def register_post_accumulate_grad_hook(
+        self, hook: Callable[[Tensor], None]
+    ) -> RemovableHandle:
+        if not self.requires_grad:
+            raise RuntimeError(
+                "cannot register a hook on a tensor that doesn't require gradient"
+            )
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
+            )
+        if "_post_accumulate_grad_hooks" not in self.__dict__:
+            self._post_accumulate_grad_hooks = {}
+        return RemovableHandle.add(self._post_accumulate_grad_hooks, hook)
+
+    def backward(
+        self,
+        gradient: Tensor | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Sequence[Tensor] | Tensor | None = None,
+    ) -> None:
+        from refgrad.autograd.functional import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    @property
+    def data(self) -> Tensor:
+        """The same memory, outside autograd: changes through it bump no version."""
+        return Tensor._from_array(self._array)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._array = value._array
+        self._dtype = value._dtype
+
+    def detach(self) -> Tensor:
+        """The same memory and version counter, without history."""
+        return Tensor._from_array(self._array, self._version_counter)
+
+    def detach_(self) -> Tensor:
+        if self._base is not None:
+            raise RuntimeError(
+                "Can't detach views in-place. Use detach() instead. If you are using "
+                "DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set "
+                "as True, gradients are views of DDP buckets, and hence detach_() cannot be "
+                "called on these gradients. To fix this error, please refer to the "
+                "Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution."
+            )
+        self._grad_fn = None
+        self._output_nr = 0
+        self._requires_grad = False
+        return self
+
+    # -- conversions -----------------------------------------------------------------------
+    def item(self) -> Number:
+        if self._array.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._array.size} elements cannot be converted to Scalar"
+            )
+        return self._array.reshape(()).item()  # type: ignore[no-any-return]
+
+    def tolist(self) -> Any:
+        return self._array.tolist()
+
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead."
+            )
+        return self._array
+
+    def __float__(self) -> float:
+        self._warn_if_requires_grad()
+        return float(self.item())
+
+    def __int__(self) -> int:
+        self._warn_if_requires_grad()
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._dtype.is_floating_point or self._array.size != 1:
+            raise TypeError(
+                "only integer tensors of a single element can be converted to an index"
+            )
+        return int(self.item())
+
+    def _warn_if_requires_grad(self) -> None:
+        if self.requires_grad:
+            warnings.warn(FLOAT_OF_REQUIRES_GRAD_WARNING, UserWarning, stacklevel=3)
+
+    def __bool__(self) -> bool:
+        if self._array.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is ambiguous"
+            )
+        return bool(self._array.reshape(()).item())
+
+    def __len__(self) -> int:
+        if self._array.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._array.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self._array.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        grad_fn = self.grad_fn
+        if grad_fn is not None:
+            suffix: str | None = f"grad_fn=<{type(grad_fn).__name__}>"
+        elif self.requires_grad:
+            suffix = "requires_grad=True"
+        else:
+            suffix = None
+        return format_tensor(self._array, dtype=self._dtype.name, autograd_suffix=suffix)
+
+    __str__ = __repr__
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        target = kwargs.get("dtype")
+        for arg in args:
+            if isinstance(arg, dtype):
+                target = arg
+            elif isinstance(arg, Tensor):
+                target = arg._dtype
+        if target is None or target is self._dtype:
+            return self  # torch returns the tensor itself when nothing changes
+        return D.to_copy(self, dtype=target)
+
+    def type(self, dtype: dtype | None = None) -> Any:
+        if dtype is None:
+            return f"torch.{self._dtype.legacy_type_name}"
+        return self.to(dtype)
+
+    def float(self) -> Tensor:
+        return self.to(_dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.to(_dtypes.float64)
+
+    def half(self) -> Tensor:
+        return self.to(_dtypes.float16)
+
+    def long(self) -> Tensor:
+        return self.to(_dtypes.int64)
+
+    def int(self) -> Tensor:
+        return self.to(_dtypes.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(_dtypes.bool_)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def clone(self) -> Tensor:
+        return D.clone(self)
+
+    def contiguous(self) -> Tensor:
+        return self if self.is_contiguous() else D.clone(self)
+
+    def new_zeros(self, *size: Any, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+        return _filled(size, 0, dtype or self._dtype, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+        return _filled(size, 1, dtype or self._dtype, requires_grad)
+
+    def new_full(
+        self, size: Sequence[int], fill_value: Number, *, dtype: dtype | None = None,
+        requires_grad: bool = False,
+    ) -> Tensor:
+        return _filled((tuple(size),), fill_value, dtype or self._dtype, requires_grad)
+
+    def new_empty(self, *size: Any, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+        return _filled(size, 0, dtype or self._dtype, requires_grad)
+
+    def new_tensor(self, data: Any, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+        from refgrad._factories import tensor
+
+        return tensor(data, dtype=dtype or self._dtype, requires_grad=requires_grad)
+
+    # -- arithmetic --------------------------------------------------------------------------
+    def add(self, other: Operand, *, alpha: Number = 1) -> Tensor:
+        return D.add(self, other, alpha=alpha)
+
+    def sub(self, other: Operand, *, alpha: Number = 1) -> Tensor:
+        return D.sub(self, other, alpha=alpha)
+
+    def mul(self, other: Operand) -> Tensor:
+        return D.mul(self, other)
+
+    def div(self, other: Operand) -> Tensor:
+        return D.div(self, other)
+
+    def pow(self, exponent: Operand) -> Tensor:
+        if isinstance(exponent, Tensor):
+            return D.pow_tensor(self, exponent)
+        return D.pow_scalar(self, exponent=exponent)
+
+    def neg(self) -> Tensor:
+        return D.neg(self)
+
+    def reciprocal(self) -> Tensor:
+        return D.reciprocal(self)
+
+    def square(self) -> Tensor:
+        return D.pow_scalar(self, exponent=2)
+
+    __add__ = add
+    __sub__ = sub
+    __mul__ = mul
+    __truediv__ = div
+    __pow__ = pow
+    __neg__ = neg
+    __radd__ = add
+    __rmul__ = mul
+
+    def __rsub__(self, other: Number) -> Tensor:
+        return D.rsub(self, other=other)
+
+    def __rtruediv__(self, other: Number) -> Tensor:
+        return D.reciprocal(self) * other
+
+    def __rpow__(self, base: Number) -> Tensor:
+        return D.pow_scalar_base(base, self)
+
+    def __matmul__(self, other: Tensor) -> Tensor:
+        return self.matmul(other)
+
+    def __rmatmul__(self, other: Tensor) -> Tensor:
+        return as_operand(other).matmul(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return self.abs()
+
+    # -- unary elementwise -------------------------------------------------------------------
+    def exp(self) -> Tensor:
+        return D.exp(self)
+
+    def log(self) -> Tensor:
+        return D.log(self)
+
+    def log1p(self) -> Tensor:
+        return D.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return D.expm1(self)
+
+    def sin(self) -> Tensor:
+        return D.sin(self)
+
+    def cos(self) -> Tensor:
+        return D.cos(self)
+
+    def tan(self) -> Tensor:
+        return D.tan(self)
+
+    def tanh(self) -> Tensor:
+        return D.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return D.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return D.relu(self)
+
+    def abs(self) -> Tensor:
+        return D.absolute(self)
+
+    def sqrt(self) -> Tensor:
+        return D.sqrt(self)
+
+    def rsqrt(self) -> Tensor:
+        return D.rsqrt(self)
+
+    def sign(self) -> Tensor:
+        return D.sign(self)
+
+    def sgn(self) -> Tensor:
+        return D.sgn(self)
+
+    def floor(self) -> Tensor:
+        return D.floor(self)
+
+    def ceil(self) -> Tensor:
+        return D.ceil(self)
+
+    def round(self) -> Tensor:
+        return D.round_even(self)
+
+    # -- comparisons and logic (never differentiable) ----------------------------------------
+    def eq(self, other: Operand) -> Tensor:
+        return D.eq(self, other)
+
+    def ne(self, other: Operand) -> Tensor:
+        return D.ne(self, other)
+
+    def lt(self, other: Operand) -> Tensor:
+        return D.lt(self, other)
+
+    def le(self, other: Operand) -> Tensor:
+        return D.le(self, other)
+
+    def gt(self, other: Operand) -> Tensor:
+        return D.gt(self, other)
+
+    def ge(self, other: Operand) -> Tensor:
+        return D.ge(self, other)
+
+    __eq__ = eq  # type: ignore[assignment]
+    __ne__ = ne  # type: ignore[assignment]
+    __lt__ = lt
+    __le__ = le
+    __gt__ = gt
+    __ge__ = ge
+
+    def logical_not(self) -> Tensor:
+        return D.logical_not(self)
+
+    def logical_and(self, other: Operand) -> Tensor:
+        return D.logical_and(self, other)
+
+    def logical_or(self, other: Operand) -> Tensor:
+        return D.logical_or(self, other)
+
+    def logical_xor(self, other: Operand) -> Tensor:
+        return D.logical_xor(self, other)
+
+    def __invert__(self) -> Tensor:
+        return D.bitwise_not(self)
+
+    def __and__(self, other: Operand) -> Tensor:
+        return D.bitwise_and(self, other)
+
+    def __or__(self, other: Operand) -> Tensor:
+        return D.bitwise_or(self, other)
+
+    def __xor__(self, other: Operand) -> Tensor:
+        return D.bitwise_xor(self, other)
+
+    __rand__ = __and__
+    __ror__ = __or__
+    __rxor__ = __xor__
+
+    def isnan(self) -> Tensor:
+        return D.isnan(self)
+
+    def isinf(self) -> Tensor:
+        return D.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return D.isfinite(self)
+
+    # -- binary elementwise with selection -------------------------------------------------
+    def maximum(self, other: Tensor) -> Tensor:
+        return D.maximum(self, other)
+
+    def minimum(self, other: Tensor) -> Tensor:
+        return D.minimum(self, other)
+
+    def clamp(
+        self, min: Operand | None = None, max: Operand | None = None
+    ) -> Tensor:
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            return D.clamp_tensor(self, _optional_operand(min), _optional_operand(max))
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        return D.clamp(self, min=min, max=max)
+
+    clip = clamp
+
+    def clamp_min(self, min: Number) -> Tensor:
+        return D.clamp_min(self, min=min)
+
+    def clamp_max(self, max: Number) -> Tensor:
+        return D.clamp_max(self, max=max)
+
+    def where(self, condition: Tensor, other: Operand) -> Tensor:
+        return D.where(condition, self, other)
+
+    def masked_fill(self, mask: Tensor, value: Operand) -> Tensor:
+        if isinstance(value, Tensor):
+            return D.masked_fill_tensor(self, mask, value)
+        return D.masked_fill(self, mask, value=value)
+
+    # -- reductions ------------------------------------------------------------------------
+    def sum(
+        self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, dtype: dtype | None = None
+    ) -> Tensor:
+        source = self if dtype is None else self.to(dtype)
+        if dim is None:
+            return D.sum_all(source)
+        return D.sum_dim(source, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
+
+    def mean(
+        self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, dtype: dtype | None = None
+    ) -> Tensor:
+        source = self if dtype is None else self.to(dtype)
+        if not source._dtype.is_floating_point:
+            raise RuntimeError(
+                "mean(): could not infer output dtype. Input dtype must be either a floating "
+                f"point or complex dtype. Got: {source._dtype.c_name}"
+            )
+        if dim is None:
+            return D.mean(source)
+        return D.mean_dim(source, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        if dim is None:
+            return D.prod(self)
+        return D.prod_dim(self, dim=_wrap_dim(dim, self.ndim), keepdim=keepdim)
+
+    def var(
+        self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
+        keepdim: bool = False, *, correction: Number | None = None,
+    ) -> Tensor:
+        return D.var(self, **_variance_args(self, dim, unbiased, keepdim, correction))
+
+    def std(
+        self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
+        keepdim: bool = False, *, correction: Number | None = None,
+    ) -> Tensor:
+        return D.std(self, **_variance_args(self, dim, unbiased, keepdim, correction))
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        if isinstance(dim, Tensor):
+            return D.maximum(self, dim)
+        if dim is None:
+            _check_nonempty(self, "max")
+            return D.max_all(self)
+        return _ValuesIndices(*D.max_dim(self, dim=_wrap_dim(dim, self.ndim), keepdim=keepdim))
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        if isinstance(dim, Tensor):
+            return D.minimum(self, dim)
+        if dim is None:
+            _check_nonempty(self, "min")
+            return D.min_all(self)
+        return _ValuesIndices(*D.min_dim(self, dim=_wrap_dim(dim, self.ndim), keepdim=keepdim))
+
+    def amax(self, dim: int | Sequence[int] = (), keepdim: bool = False) -> Tensor:
+        return D.amax(self, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
+
+    def amin(self, dim: int | Sequence[int] = (), keepdim: bool = False) -> Tensor:
+        return D.amin(self, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return D.argmax(self, dim=None if dim is None else _wrap_dim(dim, self.ndim), keepdim=keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return D.argmin(self, dim=None if dim is None else _wrap_dim(dim, self.ndim), keepdim=keepdim)
+
+    def logsumexp(self, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
+        return D.logsumexp(self, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
+
+    def norm(
+        self, p: Number | str = "fro", dim: int | Sequence[int] | None = None, keepdim: bool = False
+    ) -> Tensor:
+        order = 2.0 if p == "fro" else float(p)
+        dims = tuple(range(self.ndim)) if dim is None else _wrap_dims(dim, self.ndim)
+        return D.norm(self, ord=order, dim=dims, keepdim=keepdim)
+
+    def softmax(self, dim: int) -> Tensor:
+        return D.softmax(self, dim=_wrap_dim(dim, self.ndim))
+
+    def log_softmax(self, dim: int) -> Tensor:
+        return D.log_softmax(self, dim=_wrap_dim(dim, self.ndim))
+
+    def cumsum(self, dim: int) -> Tensor:
+        return D.cumsum(self, dim=_wrap_dim(dim, self.ndim))
+
+    # -- linear algebra ------------------------------------------------------------------------
+    def matmul(self, other: Tensor) -> Tensor:
+        from refgrad.ops.composite import matmul
+
+        return matmul(self, other)
+
+    def mm(self, mat2: Tensor) -> Tensor:
+        return D.mm(self, mat2)
+
+    def mv(self, vec: Tensor) -> Tensor:
+        return D.mv(self, vec)
+
+    def dot(self, other: Tensor) -> Tensor:
+        return D.dot(self, other)
+
+    def bmm(self, mat2: Tensor) -> Tensor:
+        return D.bmm(self, mat2)
+
+    # -- shape and views -----------------------------------------------------------------------
+    def view(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], dtype):
+            raise NotImplementedError("view(dtype) is not supported by refgrad")
+        return D.view(self, shape=_infer_shape(_flatten_size(shape), self.numel()))
+
+    def reshape(self, *shape: Any) -> Tensor:
+        from refgrad.ops.composite import reshape
+
+        return reshape(self, _infer_shape(_flatten_size(shape), self.numel()))
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.view(other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = _wrap_dim(start_dim, self.ndim), _wrap_dim(end_dim, self.ndim)
+        if start == end:
+            return self
+        shape = self.shape
+        flat = int(np.prod(shape[start : end + 1], dtype=np.int64))
+        return self.reshape(*shape[:start], flat, *shape[end + 1 :])
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return D.transpose(self, dim0=_wrap_dim(dim0, self.ndim), dim1=_wrap_dim(dim1, self.ndim))
+
+    swapaxes = transpose
+
+    def t(self) -> Tensor:
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return D.t(self)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - torch's name
+        return D.permute(self, dims=tuple(reversed(range(self.ndim))))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - torch's name
+        if self.ndim < 2:
+            raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
+        return self.transpose(-2, -1)
+
+    def permute(self, *dims: Any) -> Tensor:
+        ordered = tuple(_wrap_dim(d, self.ndim) for d in _flatten_size(dims))
+        if sorted(ordered) != list(range(self.ndim)):
+            raise RuntimeError("permute(): dims must be a permutation of the tensor's dimensions")
+        return D.permute(self, dims=ordered)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return D.unsqueeze(self, dim=_wrap_dim(dim, self.ndim + 1))
+
+    def squeeze(self, dim: int | Sequence[int] | None = None) -> Tensor:
+        if dim is None:
+            return D.squeeze(self)
+        if isinstance(dim, int):
+            return D.squeeze_dim(self, dim=_wrap_dim(dim, self.ndim))
+        return D.squeeze_dims(self, dim=_wrap_dims(dim, self.ndim))
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return D.expand(self, size=_expanded_shape(self.shape, _flatten_size(sizes)))
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
+
+    def broadcast_to(self, size: Sequence[int]) -> Tensor:
+        return self.expand(size)
+
+    def sum_to_size(self, *size: Any) -> Tensor:
+        from refgrad.ops.composite import sum_to_size
+
+        return sum_to_size(self, tuple(_flatten_size(size)))
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        dim = _wrap_dim(dim, self.ndim)
+        return D.slice_dim(self, dim=dim, start=start, stop=start + length, step=1)
+
+    def select(self, dim: int, index: int) -> Tensor:
+        return D.select(self, dim=_wrap_dim(dim, self.ndim), index=index)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        dim = _wrap_dim(dim, self.ndim)
+        result = D.unbind(self, dim=dim, count=self.shape[dim])
+        return result if isinstance(result, tuple) else (result,)
+
+    def split(self, split_size: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+        from refgrad.ops.composite import split
+
+        return split(self, split_size, _wrap_dim(dim, self.ndim))
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        from refgrad.ops.composite import chunk
+
+        return chunk(self, chunks, _wrap_dim(dim, self.ndim))
+
+    def flip(self, *dims: Any) -> Tensor:
+        return D.flip(self, dims=_wrap_dims(_flatten_size(dims), self.ndim))
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return D.repeat(self, repeats=tuple(_flatten_size(sizes)))
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        return D.gather(self, index, dim=_wrap_dim(dim, self.ndim))
+
+    def __getitem__(self, index: Any) -> Tensor:
+        from refgrad.ops.indexing import getitem
+
+        return getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Operand) -> None:
+        from refgrad.ops.indexing import setitem
+
+        setitem(self, index, value)
+
+    # -- in place --------------------------------------------------------------------------
+    def _inplace(self, op: Op, *args: Any, **attrs: Any) -> Tensor:
+        from refgrad.ops.inplace import apply_inplace
+
+        return apply_inplace(op, self, args, attrs)
+
+    def add_(self, other: Operand, *, alpha: Number = 1) -> Tensor:
+        return self._inplace(D.add, other, alpha=alpha)
+
+    def sub_(self, other: Operand, *, alpha: Number = 1) -> Tensor:
+        return self._inplace(D.sub, other, alpha=alpha)
+
+    def mul_(self, other: Operand) -> Tensor:
+        return self._inplace(D.mul, other)
+
+    def div_(self, other: Operand) -> Tensor:
+        return self._inplace(D.div, other)
+
+    def pow_(self, exponent: Number) -> Tensor:
+        return self._inplace(D.pow_scalar, exponent=exponent)
+
+    def neg_(self) -> Tensor:
+        return self._inplace(D.neg)
+
+    def exp_(self) -> Tensor:
+        return self._inplace(D.exp)
+
+    def log_(self) -> Tensor:
+        return self._inplace(D.log)
+
+    def sqrt_(self) -> Tensor:
+        return self._inplace(D.sqrt)
+
+    def sigmoid_(self) -> Tensor:
+        return self._inplace(D.sigmoid)
+
+    def tanh_(self) -> Tensor:
+        return self._inplace(D.tanh)
+
+    def relu_(self) -> Tensor:
+        return self._inplace(D.relu)
+
+    def abs_(self) -> Tensor:
+        return self._inplace(D.absolute)
+
+    def clamp_(self, min: Number | None = None, max: Number | None = None) -> Tensor:
+        return self._inplace(D.clamp, min=min, max=max)
+
+    clip_ = clamp_
+
+    def zero_(self) -> Tensor:
+        return self._inplace(D.zero)
+
+    def fill_(self, value: Operand) -> Tensor:
+        if isinstance(value, Tensor):
+            return self._inplace(D.fill_tensor, value)
+        return self._inplace(D.fill, value=value)
+
+    def copy_(self, src: Tensor) -> Tensor:
+        return self._inplace(D.copy, src)
+
+    def masked_fill_(self, mask: Tensor, value: Number) -> Tensor:
+        return self._inplace(D.masked_fill, mask, value=value)
+
+    def __iadd__(self, other: Operand) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Operand) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Operand) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Operand) -> Tensor:
+        return self.div_(other)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        from refgrad._factories import _generator
+
+        with no_grad():
+            return self.copy_(Tensor._from_array(_generator().normal(mean, std, self.shape)))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        from refgrad._factories import _generator
+
+        with no_grad():
+            return self.copy_(Tensor._from_array(_generator().uniform(a, b, self.shape)))
+
+
+class _ValuesIndices(tuple[Tensor, Tensor]):
+    """What ``max(dim)`` returns: a pair that also has ``.values`` and ``.indices``."""
+
+    def __new__(cls, values: Tensor, indices: Tensor) -> _ValuesIndices:
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self) -> Tensor:
+        return self[0]
+
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
+
+
+# -- helpers shared by the op machinery -------------------------------------------------------
+
+
+def as_operand(value: Any) -> Tensor:
+    """Tensors pass through; a Python number becomes a 0-dim 'wrapped number' tensor."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, bool | int | float):
+        t = Tensor._from_array(np.array(value, dtype=_dtypes.python_scalar_dtype(value).numpy))
+        t._wrapped_number = True
+        return t
+    if isinstance(value, np.ndarray | np.generic):
+        return Tensor._from_array(np.asarray(value))
+    raise TypeError(f"expected Tensor as element 0 in argument 0, but got {type(value).__name__}")
+
+
+def _optional_operand(value: Operand | None) -> Tensor | None:
+    return None if value is None else as_operand(value)
+
+
+def make_view(source: Tensor, array: np.ndarray, op: Op, attrs: dict[str, Any], output: int) -> Tensor:
+    """A view of `source`: shares its memory and version counter, remembers its base."""
+    view = Tensor._from_array(array, source._version_counter)
+    base = source._base if source._base is not None else source
+    view._base = base
+    parent_fn = source._view_fn
+    if op.outputs == ("result",):
+        def view_fn(b: Tensor) -> Tensor:
+            return op(parent_fn(b) if parent_fn else b, **attrs)  # type: ignore[no-any-return]
+    else:
+        def view_fn(b: Tensor) -> Tensor:
+            return op(parent_fn(b) if parent_fn else b, **attrs)[output]  # type: ignore[no-any-return]
+    view._view_fn = view_fn
+    view._view_version = source._version_counter.value
+    if not _GradState.enabled:
+        view._created_in_no_grad = True
+    return view
+
+
+def _filled(size: tuple[Any, ...], value: Number, d: dtype, requires_grad: bool) -> Tensor:
+    t = Tensor._from_array(np.full(_flatten_size(size), value, dtype=d.numpy))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _flatten_size(size: Sequence[Any]) -> tuple[int, ...]:
+    """Accept both f(2, 3) and f((2, 3)) / f(torch.Size([2, 3])), as torch does."""
+    if len(size) == 1 and isinstance(size[0], Sequence | np.ndarray):
+        return tuple(int(s) for s in size[0])
+    return tuple(int(s) for s in size)
+
+
+def _wrap_dim(dim: int, ndim: int) -> int:
+    """Turn a possibly negative dim into an index, with torch's range error."""
+    rank = max(ndim, 1)
+    if not -rank <= dim < rank:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], "
+            f"but got {dim})"
+        )
+    return dim % rank
+
+
+def _wrap_dims(dims: int | Sequence[int], ndim: int) -> tuple[int, ...]:
+    if isinstance(dims, int):
+        dims = (dims,)
+    wrapped = tuple(_wrap_dim(d, ndim) for d in dims)
+    if len(set(wrapped)) != len(wrapped):
+        repeated = next(d for d in wrapped if wrapped.count(d) > 1)
+        raise RuntimeError(f"dim {repeated} appears multiple times in the list of dims")
+    return wrapped
+
+
+def _infer_shape(shape: tuple[int, ...], numel: int) -> tuple[int, ...]:
+    """Resolve one -1 in a view/reshape shape, with torch's error when sizes disagree."""
+    if shape.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        return tuple(numel // known if s == -1 else s for s in shape)
+    if known != numel:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+    return shape
+
+
+def _expanded_shape(shape: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int, ...]:
+    if len(sizes) < len(shape):
+        raise RuntimeError(
+            f"expand({_legacy_repr(shape)}, size={list(sizes)}): the number of sizes provided "
+            f"({len(sizes)}) must be greater or equal to the number of dimensions in the "
+            f"tensor ({len(shape)})"
+        )
+    result = list(sizes)
+    offset = len(sizes) - len(shape)
+    for i, own in enumerate(shape):
+        wanted = sizes[offset + i]
+        if wanted == -1:
+            result[offset + i] = own
+        elif own not in (1, wanted):
+            raise RuntimeError(
+                f"The expanded size of the tensor ({wanted}) must match the existing size "
+                f"({own}) at non-singleton dimension {offset + i}.  Target sizes: "
+                f"{list(sizes)}.  Tensor sizes: {list(shape)}"
+            )
+    return tuple(result)
+
+
+def _legacy_repr(shape: tuple[int, ...]) -> str:
+    return f"{{{', '.join(str(s) for s in shape)}}}"
+
+
+def _variance_args(
+    t: Tensor, dim: Any, unbiased: bool | None, keepdim: bool, correction: Number | None
+) -> dict[str, Any]:
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    dims = tuple(range(t.ndim)) if dim is None else _wrap_dims(dim, t.ndim)
+    return {"dim": dims, "correction": correction, "keepdim": keepdim}
+
+
+def _check_nonempty(t: Tensor, name: str) -> None:
+    if t.numel() == 0:
+        raise RuntimeError(
+            f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify "
+            "the reduction dim with the 'dim' argument."
+        )
+
+
+def _c_type_name(d: dtype) -> str:
+    return d.c_name.lower() if d.c_name in ("Double", "Float", "Half", "Long", "Int", "Bool") else d.c_name
+
+
+from refgrad.ops import derivatives as D  # noqa: E402 - the op table needs Tensor defined

@@ -1,0 +1,221 @@
+"""The backward graph: nodes, edges, saved tensors, and the special nodes torch has.
+
+A node stands for one recorded forward operation. Its ``next_functions`` are the edges
+to the nodes of that operation's inputs, as ``(node, input_nr)`` pairs (``(None, 0)``
+for an input that needs no gradient). A leaf that requires grad is reached through its
+``AccumulateGrad`` node, which owns the leaf's ``.grad`` bookkeeping.
+
+This module knows nothing of individual operations: an op's node (see ``refgrad/ops``)
+subclasses ``Node`` and supplies ``apply``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sys
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from refgrad.utils.hooks import RemovableHandle
+
+if TYPE_CHECKING:
+    from refgrad._tensor import Tensor
+
+Grads = list["Tensor | None"]
+Edge = tuple["Node | None", int]
+TensorHook = Callable[["Tensor"], "Tensor | None"]
+
+_next_sequence_nr = itertools.count()
+
+SECOND_BACKWARD_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
+
+
+class Node:
+    """A backward function. Subclasses implement ``apply``: output grads -> input grads."""
+
+    __slots__ = (
+        "__weakref__",
+        "_hooks",
+        "_input_meta",
+        "_num_outputs",
+        "_pre_hooks",
+        "_retains_grad",
+        "_sequence_nr",
+        "_tensor_pre_hooks",
+        "next_functions",
+    )
+
+    # Nodes with a higher sequence number were created later and run earlier.
+    def __init__(self, next_functions: tuple[Edge, ...] = ()) -> None:
+        self.next_functions = next_functions
+        self._sequence_nr = next(_next_sequence_nr)
+        self._num_outputs = 1  # outputs of the forward op = gradients this node receives
+        # Shape and dtype of each forward input, to reduce/cast incoming gradients.
+        self._input_meta: tuple[tuple[tuple[int, ...], Any], ...] = ()
+        self._tensor_pre_hooks: dict[int, dict[int, TensorHook]] | None = None
+        self._retains_grad: dict[int, weakref.ref[Tensor]] | None = None
+        self._pre_hooks: dict[int, Callable[..., Any]] | None = None
+        self._hooks: dict[int, Callable[..., Any]] | None = None
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+    def apply(self, grads: Grads) -> Grads:
+        raise NotImplementedError
+
+    def release_saved(self) -> None:
+        """Free saved tensors after a backward without retain_graph (default: none saved)."""
+
+    def __call__(self, *grads: Tensor | None) -> Any:
+        result = self.apply(list(grads))
+        return result[0] if len(result) == 1 else tuple(result)
+
+    # -- hooks --------------------------------------------------------------------------
+    def register_prehook(self, fn: Callable[..., Any]) -> RemovableHandle:
+        """fn(grad_outputs) may return replacement grad_outputs."""
+        if self._pre_hooks is None:
+            self._pre_hooks = {}
+        return RemovableHandle.add(self._pre_hooks, fn)
+
+    def register_hook(self, fn: Callable[..., Any]) -> RemovableHandle:
+        """fn(grad_inputs, grad_outputs) may return replacement grad_inputs."""
+        if self._hooks is None:
+            self._hooks = {}
+        return RemovableHandle.add(self._hooks, fn)
+
+    def add_tensor_pre_hook(self, output_nr: int, fn: TensorHook) -> RemovableHandle:
+        if self._tensor_pre_hooks is None:
+            self._tensor_pre_hooks = {}
+        return RemovableHandle.add(self._tensor_pre_hooks.setdefault(output_nr, {}), fn)
+
+    def set_retains_grad(self, output_nr: int, tensor: Tensor) -> None:
+        if self._retains_grad is None:
+            self._retains_grad = {}
+        self._retains_grad[output_nr] = weakref.ref(tensor)
+
+
+class GraphRoot(Node):
+    """The starting node of a backward pass: hands the root gradients to the roots."""
+
+    __slots__ = ("_grads",)
+
+    def __init__(self, edges: tuple[Edge, ...], grads: Grads) -> None:
+        super().__init__(edges)
+        self._grads = grads
+        self._input_meta = tuple((tuple(g.shape), g.dtype) for g in grads if g is not None)
+
+    def apply(self, grads: Grads) -> Grads:
+        return list(self._grads)
+
+
+class AccumulateGrad(Node):
+    """The sink for a leaf: adds the incoming gradient into ``variable.grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Tensor) -> None:
+        super().__init__()
+        self.variable = variable
+        # Runs as soon as it is ready, before any op node (torch gives it the top priority).
+        self._sequence_nr = sys.maxsize
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def apply(self, grads: Grads) -> Grads:
+        from refgrad.autograd.grad_mode import is_grad_enabled
+
+        new_grad = grads[0]
+        if new_grad is None:
+            return []
+        variable = self.variable
+        old_grad = variable._grad
+        if is_grad_enabled():  # create_graph: the accumulated grad is itself differentiable
+            variable._grad = new_grad if old_grad is None else old_grad + new_grad
+        elif old_grad is None:
+            # Never alias the incoming tensor: it may be the user's `gradient` argument.
+            variable._grad = new_grad.detach().clone()
+        else:
+            old_grad._accumulate_in_place(new_grad)  # the same .grad object, as in torch
+        for hook in variable._post_accumulate_grad_hooks.values():
+            hook(variable)
+        return []
+
+
+def short_node_name(node: Node) -> str:
+    """'MulBackward0' -> 'Mul', as torch's in-place error message names a node."""
+    return re.sub(r"Backward\d*$", "", node.name())
+
+
+class SavedTensor:
+    """A tensor saved for backward, with the version it had when saved.
+
+    Unpacking checks it was not modified in place since (the version counter moved) and
+    that backward has not already freed it.
+    """
+
+    __slots__ = ("_output_of", "_released", "_tensor", "_version")
+
+    def __init__(self, tensor: Tensor, output_of: tuple[Node, int] | None = None) -> None:
+        self._tensor = tensor
+        self._version = tensor._version_counter.value
+        # For an op's own output: (the node, output_nr). torch then names that node in the
+        # version error, not whatever grad_fn the tensor has by then.
+        self._output_of = output_of
+        self._released = False
+
+    def release(self) -> None:
+        self._released = True
+        self._tensor = None  # type: ignore[assignment]
+
+    def unpack(self) -> Tensor:
+        if self._released:
+            raise RuntimeError(SECOND_BACKWARD_MESSAGE)
+        tensor = self._tensor
+        current = tensor._version_counter.value
+        if current != self._version:
+            raise RuntimeError(self._version_error(tensor, current))
+        return tensor
+
+    def _version_error(self, tensor: Tensor, current: int) -> str:
+        dims = ", ".join(str(d) for d in tensor.shape)
+        described = f"[torch.{tensor.dtype.legacy_type_name} [{dims}]]"
+        if self._output_of is not None:
+            node, output_nr = self._output_of
+            described += f", which is output {output_nr} of {short_node_name(node)},"
+        elif tensor.grad_fn is not None:
+            described += (
+                f", which is output {tensor.output_nr} of {short_node_name(tensor.grad_fn)},"
+            )
+        return (
+            "one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: {described} is at version {current}; expected version "
+            f"{self._version} instead. Hint: enable anomaly detection to find the operation "
+            "that failed to compute its gradient, with "
+            "torch.autograd.set_detect_anomaly(True, check_nan=False)."
+        )
+
+
+def gradient_edge(tensor: Tensor) -> Edge:
+    """Where a gradient for `tensor` goes: its grad_fn, or its leaf accumulator, or nowhere."""
+    grad_fn = tensor.grad_fn
+    if grad_fn is not None:
+        return (grad_fn, tensor._output_nr)
+    if tensor._requires_grad:
+        return (tensor._grad_accumulator(), 0)
+    return (None, 0)
+
+
+def collect_next_edges(tensors: Sequence[Tensor]) -> tuple[Edge, ...]:
+    return tuple(gradient_edge(t) for t in tensors)

@@ -1,0 +1,117 @@
+"""In-place operations and views: the rules torch enforces and the nodes it inserts.
+
+A view shares memory and a version counter with its base. When a view is modified in
+place, the base's history must change too: the base gets a ``CopySlices`` node (the old
+base gradient, with the view's region replaced by what flows through the in-place op),
+and the view's grad_fn is regenerated as an ``AsStridedBackward0`` reading from the base.
+The regeneration is lazy, as in torch: a view notices that the shared version counter
+moved since its grad_fn was set (see ``Tensor.grad_fn``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from refgrad.autograd.grad_mode import _GradState
+from refgrad.autograd.graph import Grads, Node, gradient_edge
+
+if TYPE_CHECKING:
+    from refgrad._tensor import Tensor
+
+ViewFn = Callable[["Tensor"], "Tensor"]
+
+LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+VIEW_OF_LEAF_INPLACE = (
+    "a view of a leaf Variable that requires grad is being used in an in-place operation."
+)
+NO_GRAD_VIEW_INPLACE = (
+    "A view was created in no_grad mode and is being modified inplace with grad mode "
+    "enabled. Given that this use case is ambiguous and error-prone, it is forbidden. You can "
+    "clarify your code by moving both the view and the inplace either both inside the "
+    "no_grad block (if you don't want the inplace to be tracked) or both outside (if you "
+    "want the inplace to be tracked)."
+)
+
+
+def check_inplace(target: Tensor) -> None:
+    """Raise torch's error if modifying `target` in place would corrupt autograd."""
+    if not _GradState.enabled:
+        return  # e.g. the SGD update `with no_grad(): w -= lr * w.grad`
+    base = target._base
+    if base is None:
+        if target._requires_grad and target._grad_fn is None:
+            raise RuntimeError(LEAF_INPLACE)
+        return
+    if target._created_in_no_grad and base.requires_grad:
+        raise RuntimeError(NO_GRAD_VIEW_INPLACE)
+    if base._requires_grad and base._grad_fn is None:
+        raise RuntimeError(VIEW_OF_LEAF_INPLACE)
+
+
+class CopySlices(Node):
+    """The base's grad_fn after one of its views was modified in place by ``fn``."""
+
+    __slots__ = ("_fn", "_view_fn")
+
+    def __init__(self, base: Tensor, view_fn: ViewFn, fn: Node) -> None:
+        # fn's first input was the view; the base's own history replaces it.
+        super().__init__((gradient_edge(base), *fn.next_functions[1:]))
+        self._input_meta = ((base.shape, base._dtype), *fn._input_meta[1:])
+        self._view_fn = view_fn
+        self._fn = fn
+
+    def name(self) -> str:
+        return "torch::autograd::CopySlices"
+
+    def apply(self, grads: Grads) -> Grads:
+        grad = grads[0]
+        assert grad is not None
+        result = grad.clone()
+        grad_slice = self._view_fn(result)
+        fn_grads = self._fn.apply([grad_slice.clone()])
+        if fn_grads[0] is None:
+            grad_slice.zero_()
+        else:
+            grad_slice.copy_(fn_grads[0])
+        return [result, *fn_grads[1:]]
+
+    def release_saved(self) -> None:
+        self._fn.release_saved()
+
+
+class AsStridedBackward0(Node):
+    """A view's regenerated grad_fn: its gradient lands in its region of the base."""
+
+    __slots__ = ("_base_shape", "_view_fn")
+
+    def __init__(self, base: Tensor, view_fn: ViewFn) -> None:
+        super().__init__((gradient_edge(base),))
+        self._input_meta = ((base.shape, base._dtype),)
+        self._base_shape = base.shape
+        self._view_fn = view_fn
+
+    def apply(self, grads: Grads) -> Grads:
+        grad = grads[0]
+        assert grad is not None
+        base_grad = grad.new_zeros(self._base_shape)
+        self._view_fn(base_grad).copy_(grad)
+        return [base_grad]
+
+
+def rebase_history(view: Tensor, fn: Node) -> None:
+    """After `fn` modified `view` in place: route the base's history through CopySlices."""
+    base = view._base
+    assert base is not None and view._view_fn is not None
+    base._grad_fn = CopySlices(base, view._view_fn, fn)
+    base._output_nr = 0
+    # The view's own grad_fn is regenerated from the base's on next access.
+    view._grad_fn = None
+    view._view_version = -1
+
+
+def regenerate_view_grad_fn(view: Tensor) -> None:
+    base = view._base
+    assert base is not None and view._view_fn is not None
+    view._grad_fn = AsStridedBackward0(base, view._view_fn)
+    view._output_nr = 0

@@ -1,0 +1,145 @@
+"""``tensor[index]`` and ``tensor[index] = value``, decomposed the way torch does it.
+
+Basic entries (ints, slices, None, Ellipsis) become views one dim at a time — select,
+slice, unsqueeze — so ``x[0]`` has a ``SelectBackward0`` and ``x[:, 1:]`` a
+``SliceBackward0``. Whatever advanced entries remain (integer or bool tensors, lists)
+are then applied in one ``index`` op (``IndexBackward0``). Note torch applies an int
+*before* the advanced entries, so ``y[0, :, [0, 1]]`` has shape ``(3, 2)`` for a
+``(2, 3, 4)`` tensor, where NumPy would give ``(2, 3)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from refgrad import _dtypes
+from refgrad._tensor import Tensor
+from refgrad.ops import derivatives as D
+from refgrad.ops.inplace import apply_inplace
+
+_FULL = slice(None)
+
+
+def getitem(t: Tensor, index: Any) -> Tensor:
+    if index is Ellipsis:
+        return D.alias(t)
+    if isinstance(index, slice):  # a lone slice is a view even when it selects everything
+        return _slice(t, 0, index, keep_full=True)
+    view, advanced = _apply_basic(t, index)
+    if advanced is None:
+        return view if view is not t else D.alias(t)
+    return D.index(view, indices=advanced)
+
+
+def setitem(t: Tensor, index: Any, value: Any) -> None:
+    view, advanced = _apply_basic(t, index)
+    if not isinstance(value, Tensor):
+        value = Tensor._from_array(np.asarray(value, dtype=t._dtype.numpy))
+    if advanced is None:
+        view.copy_(value)
+    else:
+        apply_inplace(D.index_put, view, (value,), {"indices": advanced, "accumulate": False})
+
+
+def _apply_basic(t: Tensor, index: Any) -> tuple[Tensor, tuple[Any, ...] | None]:
+    """Apply the basic entries as views; return the view and the advanced indices left."""
+    entries = _expand_ellipsis(_as_tuple(index), t.ndim)
+    view = t
+    dim = 0  # the dim of `view` the next entry applies to
+    advanced: list[Any] = []
+    for entry in entries:
+        if entry is None or entry is True:
+            view = view.unsqueeze(dim)
+            advanced.append(_FULL)
+            dim += 1
+        elif isinstance(entry, int) or _is_integer_scalar(entry):
+            view = view.select(dim, _checked_index(int(entry), view.shape[dim], dim))
+        elif isinstance(entry, slice):
+            view = _slice(view, dim, entry, keep_full=False)
+            advanced.append(_FULL)
+            dim += 1
+        else:
+            indices = _advanced_index(entry, view.shape, dim)
+            advanced.extend(indices)
+            dim += len(indices)
+    if all(a is _FULL for a in advanced):
+        return view, None
+    return view, tuple(advanced)
+
+
+def _as_tuple(index: Any) -> tuple[Any, ...]:
+    return index if isinstance(index, tuple) else (index,)
+
+
+def _consumed_dims(entry: Any) -> int:
+    if entry is None or entry is Ellipsis or isinstance(entry, bool):
+        return 0
+    if isinstance(entry, Tensor) and entry._dtype is _dtypes.bool_:
+        return max(entry.ndim, 1)
+    if isinstance(entry, np.ndarray) and entry.dtype == np.bool_:
+        return max(entry.ndim, 1)
+    return 1
+
+
+def _expand_ellipsis(entries: tuple[Any, ...], ndim: int) -> tuple[Any, ...]:
+    consumed = sum(_consumed_dims(e) for e in entries)
+    if consumed > ndim:
+        raise IndexError(f"too many indices for tensor of dimension {ndim}")
+    if Ellipsis not in entries:
+        return entries
+    at = entries.index(Ellipsis)
+    return entries[:at] + (_FULL,) * (ndim - consumed) + entries[at + 1 :]
+
+
+def _is_integer_scalar(entry: Any) -> bool:
+    if isinstance(entry, Tensor):
+        return entry.ndim == 0 and not entry._dtype.is_floating_point and entry._dtype is not _dtypes.bool_
+    return isinstance(entry, np.integer)
+
+
+def _checked_index(index: int, size: int, dim: int) -> int:
+    if not -size <= index < size:
+        raise IndexError(f"index {index} is out of bounds for dimension {dim} with size {size}")
+    return index
+
+
+def _slice(t: Tensor, dim: int, entry: slice, keep_full: bool) -> Tensor:
+    if entry.step is not None and entry.step <= 0:
+        raise ValueError("step must be greater than zero")
+    size = t.shape[dim]
+    start, stop, step = entry.indices(size)
+    stop = max(stop, start)
+    if not keep_full and (start, stop, step) == (0, size, 1):
+        return t  # torch skips `:` inside a tuple index
+    return D.slice_dim(t, dim=dim, start=start, stop=stop, step=step)
+
+
+def _advanced_index(entry: Any, shape: tuple[int, ...], dim: int) -> list[Any]:
+    """NumPy index arrays for one advanced entry (a bool mask covers several dims)."""
+    if isinstance(entry, Tensor):
+        array = entry._array
+    else:
+        array = np.asarray(entry)
+        if array.dtype.kind == "f":
+            raise IndexError(
+                "tensors used as indices must be long, int, byte or bool tensors"
+            )
+    if array.dtype == np.bool_:
+        mask_shape = shape[dim : dim + array.ndim]
+        if array.shape != mask_shape:
+            raise IndexError(
+                f"The shape of the mask {list(array.shape)} at index {dim} does not match the "
+                f"shape of the indexed tensor {list(shape)} at index {dim}"
+            )
+        return list(np.nonzero(array))
+    if array.dtype.kind not in "iu":
+        raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+    size = shape[dim]
+    out_of_bounds = (array < -size) | (array >= size)
+    if out_of_bounds.any():
+        bad = int(array[out_of_bounds].flat[0])
+        raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
+    return [array.astype(np.int64)]
+

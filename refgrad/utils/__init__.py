@@ -1,0 +1,1 @@
+"""Utilities shared by refgrad's modules (torch.utils equivalents)."""
