@@ -8,7 +8,7 @@ in-place rules) and ``ops/derivatives.py`` (the op table: forward + backward per
 
 from refgrad import autograd, nn
 from refgrad._dtypes import (
-    bool_ as bool,  # noqa: A004 - torch's name
+    bool_ as bool,
 )
 from refgrad._dtypes import (
     dtype,
@@ -47,7 +47,7 @@ from refgrad._factories import (
     zeros,
     zeros_like,
 )
-from refgrad._functions import *  # noqa: F403 - the torch.<op> functions
+from refgrad._functions import *
 from refgrad._printing import get_printoptions, set_printoptions
 from refgrad._tensor import Size, Tensor, device
 from refgrad.autograd.grad_mode import (
@@ -60,10 +60,10 @@ from refgrad.autograd.grad_mode import (
 )
 
 half = float16
-float = float32  # noqa: A001 - torch's name
+float = float32
 double = float64
 short = int16
-int = int32  # noqa: A001 - torch's name
+int = int32
 long = int64
 
 __version__ = "0.1.0"

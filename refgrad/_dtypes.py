@@ -15,7 +15,7 @@ import numpy as np
 
 
 @dataclass(frozen=True, eq=False)
-class dtype:  # noqa: N801 - torch spells it in lower case
+class dtype:
     name: str
     numpy: np.dtype
     legacy_type_name: str  # e.g. "FloatTensor", used in torch's error messages

@@ -16,7 +16,9 @@ from refgrad import _dtypes
 from refgrad._dtypes import dtype
 from refgrad._tensor import Tensor, _flatten_size
 
-FACTORY_REQUIRES_GRAD_ERROR = "Only Tensors of floating point and complex dtype can require gradients"
+FACTORY_REQUIRES_GRAD_ERROR = (
+    "Only Tensors of floating point and complex dtype can require gradients"
+)
 COPY_CONSTRUCT_WARNING = (
     "To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() "
     "or sourceTensor.detach().clone().requires_grad_(True), rather than torch.tensor(sourceTensor)."
@@ -49,7 +51,9 @@ def _numpy_dtype(d: dtype | None, default: dtype) -> np.dtype:
     return (d or default).numpy
 
 
-def tensor(data: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def tensor(
+    data: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """A new tensor holding a copy of `data` (numbers, nested lists, arrays, tensors)."""
     if isinstance(data, Tensor):
         warnings.warn(COPY_CONSTRUCT_WARNING, UserWarning, stacklevel=2)
@@ -82,9 +86,7 @@ def _infer_dtype(data: Any) -> dtype:
             continue
         else:
             raise TypeError(f"Could not infer dtype of {type(item).__name__}")
-        if item_dtype.is_floating_point and not found.is_floating_point:
-            found = item_dtype
-        elif found is _dtypes.bool_:
+        if (item_dtype.is_floating_point and not found.is_floating_point) or found is _dtypes.bool_:
             found = item_dtype
     return found
 
@@ -111,25 +113,39 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._from_array(array)
 
 
-def _full(size: Sequence[Any], fill: Any, dtype: dtype | None, default: dtype, requires_grad: bool) -> Tensor:
-    return _finish(np.full(_flatten_size(size), fill, dtype=_numpy_dtype(dtype, default)), requires_grad)
+def _full(
+    size: Sequence[Any], fill: Any, dtype: dtype | None, default: dtype, requires_grad: bool
+) -> Tensor:
+    return _finish(
+        np.full(_flatten_size(size), fill, dtype=_numpy_dtype(dtype, default)), requires_grad
+    )
 
 
-def zeros(*size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(
+    *size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     return _full(size, 0, dtype, _dtypes.get_default_dtype(), requires_grad)
 
 
-def ones(*size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(
+    *size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     return _full(size, 1, dtype, _dtypes.get_default_dtype(), requires_grad)
 
 
-def empty(*size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(
+    *size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     return _full(size, 0, dtype, _dtypes.get_default_dtype(), requires_grad)
 
 
 def full(
-    size: Sequence[int], fill_value: bool | int | float, *, dtype: dtype | None = None,
-    device: Any = None, requires_grad: bool = False,
+    size: Sequence[int],
+    fill_value: bool | int | float,
+    *,
+    dtype: dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     return _full((size,), fill_value, dtype, _dtypes.python_scalar_dtype(fill_value), requires_grad)
 
@@ -150,7 +166,9 @@ def empty_like(input: Tensor, *, dtype: dtype | None = None, requires_grad: bool
     return _like(input, 0, dtype, requires_grad)
 
 
-def full_like(input: Tensor, fill_value: Any, *, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+def full_like(
+    input: Tensor, fill_value: Any, *, dtype: dtype | None = None, requires_grad: bool = False
+) -> Tensor:
     return _like(input, fill_value, dtype, requires_grad)
 
 
@@ -163,8 +181,13 @@ def randn_like(input: Tensor, *, dtype: dtype | None = None, requires_grad: bool
 
 
 def arange(
-    start: float, end: float | None = None, step: float = 1, *, dtype: dtype | None = None,
-    device: Any = None, requires_grad: bool = False,
+    start: float,
+    end: float | None = None,
+    step: float = 1,
+    *,
+    dtype: dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     if end is None:
         start, end = 0, start
@@ -177,7 +200,12 @@ def arange(
 
 
 def linspace(
-    start: float, end: float, steps: int, *, dtype: dtype | None = None, device: Any = None,
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: dtype | None = None,
+    device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     values = np.linspace(start, end, steps, dtype=np.float64)
@@ -185,30 +213,45 @@ def linspace(
 
 
 def eye(
-    n: int, m: int | None = None, *, dtype: dtype | None = None, device: Any = None,
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: dtype | None = None,
+    device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
-    return _finish(np.eye(n, m, dtype=_numpy_dtype(dtype, _dtypes.get_default_dtype())), requires_grad)
+    return _finish(
+        np.eye(n, m, dtype=_numpy_dtype(dtype, _dtypes.get_default_dtype())), requires_grad
+    )
 
 
-def rand(*size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def rand(
+    *size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     values = _rng.random(_flatten_size(size))
     return _finish(values.astype(_numpy_dtype(dtype, _dtypes.get_default_dtype())), requires_grad)
 
 
-def randn(*size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def randn(
+    *size: Any, dtype: dtype | None = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     values = _rng.standard_normal(_flatten_size(size))
     return _finish(values.astype(_numpy_dtype(dtype, _dtypes.get_default_dtype())), requires_grad)
 
 
 def randint(
-    low: int, high: int | Sequence[int], size: Sequence[int] | None = None, *,
-    dtype: dtype | None = None, device: Any = None, requires_grad: bool = False,
+    low: int,
+    high: int | Sequence[int],
+    size: Sequence[int] | None = None,
+    *,
+    dtype: dtype | None = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
-    if size is None:  # randint(high, size)
+    if size is None:  # the randint(high, size) form
         assert not isinstance(high, int), "randint() needs a size"
-        low, high, size = 0, low, high
-    assert isinstance(high, int)
+        size = tuple(high)
+        low, high = 0, low
     values = _rng.integers(low, high, tuple(size))
     return _finish(values.astype(_numpy_dtype(dtype, _dtypes.int64)), requires_grad)
 

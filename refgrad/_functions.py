@@ -27,15 +27,90 @@ def _method(name: str) -> Any:
 
 
 _METHODS = (
-    "abs", "add", "amax", "amin", "argmax", "argmin", "bmm", "ceil", "chunk", "clamp", "clip",
-    "clamp_min", "clamp_max", "clone", "cos", "cumsum", "div", "dot", "exp", "expm1", "flatten",
-    "flip", "floor", "gather", "isfinite", "isinf", "isnan", "log", "log1p", "log_softmax",
-    "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp", "masked_fill",
-    "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "mv", "narrow", "ne",
-    "neg", "norm", "permute", "pow", "prod", "reciprocal", "relu",
-    "reshape", "round", "rsqrt", "select", "sgn", "sigmoid", "sign", "sin", "softmax", "split",
-    "sqrt", "square", "squeeze", "std", "sub", "sum", "t", "tan", "tanh", "transpose",
-    "unbind", "unsqueeze", "var", "eq", "lt", "le", "gt", "ge", "broadcast_to", "detach",
+    "abs",
+    "add",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "bmm",
+    "ceil",
+    "chunk",
+    "clamp",
+    "clip",
+    "clamp_min",
+    "clamp_max",
+    "clone",
+    "cos",
+    "cumsum",
+    "div",
+    "dot",
+    "exp",
+    "expm1",
+    "flatten",
+    "flip",
+    "floor",
+    "gather",
+    "isfinite",
+    "isinf",
+    "isnan",
+    "log",
+    "log1p",
+    "log_softmax",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "logsumexp",
+    "masked_fill",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "mm",
+    "mul",
+    "mv",
+    "narrow",
+    "ne",
+    "neg",
+    "norm",
+    "permute",
+    "pow",
+    "prod",
+    "reciprocal",
+    "relu",
+    "reshape",
+    "round",
+    "rsqrt",
+    "select",
+    "sgn",
+    "sigmoid",
+    "sign",
+    "sin",
+    "softmax",
+    "split",
+    "sqrt",
+    "square",
+    "squeeze",
+    "std",
+    "sub",
+    "sum",
+    "t",
+    "tan",
+    "tanh",
+    "transpose",
+    "unbind",
+    "unsqueeze",
+    "var",
+    "eq",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "broadcast_to",
+    "detach",
 )
 for _name in _METHODS:
     globals()[_name] = _method(_name)
@@ -48,7 +123,7 @@ absolute = globals()["abs"]
 swapaxes = globals()["transpose"]
 
 
-def pow(input: Operand, exponent: Operand) -> Tensor:  # noqa: A001 - torch's name
+def pow(input: Operand, exponent: Operand) -> Tensor:
     if isinstance(input, Tensor):
         return input.pow(exponent)
     assert isinstance(exponent, Tensor)
@@ -84,5 +159,7 @@ def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
     return tuple(t.expand(shape) for t in tensors)
 
 
-def split(tensor: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+def split(
+    tensor: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0
+) -> tuple[Tensor, ...]:
     return tensor.split(split_size_or_sections, dim)

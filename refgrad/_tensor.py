@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 import numpy as np
 
@@ -32,7 +32,12 @@ from refgrad.utils.hooks import RemovableHandle
 if TYPE_CHECKING:
     from refgrad.ops.op import Op
 
-Number = Union[bool, int, float]
+# Builtins under other names: Tensor has methods called int, float and bool.
+_int: TypeAlias = int
+_float: TypeAlias = float
+_bool: TypeAlias = bool
+DType: TypeAlias = dtype  # Tensor.dtype is a property
+Number = bool | int | float
 Operand = Union["Tensor", Number]
 
 NONLEAF_GRAD_WARNING = (
@@ -58,7 +63,7 @@ class Size(tuple[int, ...]):
         return int(np.prod(self, dtype=np.int64))
 
 
-class device:  # noqa: N801 - torch's name
+class device:
     """Only the CPU exists here; the class lets ``x.device`` print like torch's."""
 
     type = "cpu"
@@ -99,17 +104,19 @@ class Tensor:
     _created_in_no_grad = False
     _retains_grad = False
     _wrapped_number = False  # a Python number turned into a 0-dim tensor by an op
-    _post_accumulate_grad_hooks: dict[int, Callable[[Tensor], None]] = {}  # noqa: RUF012
+    _post_accumulate_grad_hooks: dict[_int, Callable[[Tensor], None]] = {}  # noqa: RUF012
 
     _array: np.ndarray
-    _dtype: dtype
+    _dtype: DType
     _version_counter: _VersionCounter
 
     # NumPy must hand `ndarray * tensor` to Tensor.__rmul__ rather than broadcast itself.
     __array_ufunc__ = None
 
     @classmethod
-    def _from_array(cls, array: np.ndarray, version_counter: _VersionCounter | None = None) -> Tensor:
+    def _from_array(
+        cls, array: np.ndarray, version_counter: _VersionCounter | None = None
+    ) -> Tensor:
         t = object.__new__(cls)
         t._array = array
         t._dtype = _dtypes.from_numpy_dtype(array.dtype)
@@ -121,13 +128,13 @@ class Tensor:
     def shape(self) -> Size:
         return Size(self._array.shape)
 
-    def size(self, dim: int | None = None) -> Any:
+    def size(self, dim: _int | None = None) -> Any:
         if dim is None:
             return Size(self._array.shape)
         return self._array.shape[_wrap_dim(dim, self._array.ndim)]
 
     @property
-    def dtype(self) -> dtype:
+    def dtype(self) -> DType:
         return self._dtype
 
     @property
@@ -135,54 +142,54 @@ class Tensor:
         return CPU
 
     @property
-    def ndim(self) -> int:
+    def ndim(self) -> _int:
         return self._array.ndim
 
-    def dim(self) -> int:
+    def dim(self) -> _int:
         return self._array.ndim
 
-    def numel(self) -> int:
+    def numel(self) -> _int:
         return int(self._array.size)
 
-    def nelement(self) -> int:
+    def nelement(self) -> _int:
         return int(self._array.size)
 
-    def element_size(self) -> int:
+    def element_size(self) -> _int:
         return self._dtype.itemsize
 
-    def is_floating_point(self) -> bool:
+    def is_floating_point(self) -> _bool:
         return self._dtype.is_floating_point
 
-    def stride(self, dim: int | None = None) -> Any:
+    def stride(self, dim: _int | None = None) -> Any:
         strides = tuple(s // self._dtype.itemsize for s in self._array.strides)
         return strides if dim is None else strides[_wrap_dim(dim, self._array.ndim)]
 
-    def is_contiguous(self) -> bool:
+    def is_contiguous(self) -> _bool:
         return bool(self._array.flags.c_contiguous)
 
-    def data_ptr(self) -> int:
+    def data_ptr(self) -> _int:
         return int(self._array.__array_interface__["data"][0])
 
     @property
-    def is_cuda(self) -> bool:
+    def is_cuda(self) -> _bool:
         return False
 
     # -- autograd state ------------------------------------------------------------------
     @property
-    def requires_grad(self) -> bool:
+    def requires_grad(self) -> _bool:
         if self._requires_grad or self.grad_fn is not None:
             return True
         return self._base is not None and self._base.requires_grad
 
     @requires_grad.setter
-    def requires_grad(self, value: bool) -> None:
+    def requires_grad(self, value: _bool) -> None:
         self._set_requires_grad(value, "only Tensors of floating point and complex dtype")
 
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+    def requires_grad_(self, requires_grad: _bool = True) -> Tensor:
         self._set_requires_grad(requires_grad, "only Tensors of floating point dtype")
         return self
 
-    def _set_requires_grad(self, value: bool, dtype_error: str) -> None:
+    def _set_requires_grad(self, value: _bool, dtype_error: str) -> None:
         if self.grad_fn is not None:
             if not value:
                 raise RuntimeError(
@@ -207,15 +214,15 @@ class Tensor:
         return self._grad_fn
 
     @property
-    def is_leaf(self) -> bool:
+    def is_leaf(self) -> _bool:
         return self.grad_fn is None
 
     @property
-    def output_nr(self) -> int:
+    def output_nr(self) -> _int:
         return self._output_nr
 
     @property
-    def _version(self) -> int:
+    def _version(self) -> _int:
         return self._version_counter.value
 
     @property
@@ -270,26 +277,20 @@ class Tensor:
         self._retains_grad = True
 
     @property
-    def retains_grad(self) -> bool:
+    def retains_grad(self) -> _bool:
         return self._retains_grad
 
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         if not self.requires_grad:
-            raise RuntimeError(
-                "cannot register a hook on a tensor that doesn't require gradient"
-            )
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         grad_fn = self.grad_fn
         if grad_fn is not None:
             return grad_fn.add_tensor_pre_hook(self._output_nr, hook)
         return self._grad_accumulator().add_tensor_pre_hook(0, hook)
 
-    def register_post_accumulate_grad_hook(
-        self, hook: Callable[[Tensor], None]
-    ) -> RemovableHandle:
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
         if not self.requires_grad:
-            raise RuntimeError(
-                "cannot register a hook on a tensor that doesn't require gradient"
-            )
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self.grad_fn is not None:
             raise RuntimeError(
                 "post accumulate grad hooks cannot be registered on non-leaf tensors"
@@ -301,8 +302,8 @@ class Tensor:
     def backward(
         self,
         gradient: Tensor | None = None,
-        retain_graph: bool | None = None,
-        create_graph: bool = False,
+        retain_graph: _bool | None = None,
+        create_graph: _bool = False,
         inputs: Sequence[Tensor] | Tensor | None = None,
     ) -> None:
         from refgrad.autograd.functional import backward
@@ -343,7 +344,7 @@ class Tensor:
             raise RuntimeError(
                 f"a Tensor with {self._array.size} elements cannot be converted to Scalar"
             )
-        return self._array.reshape(()).item()  # type: ignore[no-any-return]
+        return self._array.reshape(()).item()
 
     def tolist(self) -> Any:
         return self._array.tolist()
@@ -356,33 +357,29 @@ class Tensor:
             )
         return self._array
 
-    def __float__(self) -> float:
+    def __float__(self) -> _float:
         self._warn_if_requires_grad()
         return float(self.item())
 
-    def __int__(self) -> int:
+    def __int__(self) -> _int:
         self._warn_if_requires_grad()
         return int(self.item())
 
-    def __index__(self) -> int:
+    def __index__(self) -> _int:
         if self._dtype.is_floating_point or self._array.size != 1:
-            raise TypeError(
-                "only integer tensors of a single element can be converted to an index"
-            )
+            raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
     def _warn_if_requires_grad(self) -> None:
         if self.requires_grad:
             warnings.warn(FLOAT_OF_REQUIRES_GRAD_WARNING, UserWarning, stacklevel=3)
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> _bool:
         if self._array.size != 1:
-            raise RuntimeError(
-                f"Boolean value of Tensor with more than one value is ambiguous"
-            )
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return bool(self._array.reshape(()).item())
 
-    def __len__(self) -> int:
+    def __len__(self) -> _int:
         if self._array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self._array.shape[0]
@@ -392,7 +389,7 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
 
-    def __hash__(self) -> int:
+    def __hash__(self) -> _int:
         return id(self)
 
     def __repr__(self) -> str:
@@ -418,7 +415,7 @@ class Tensor:
             return self  # torch returns the tensor itself when nothing changes
         return D.to_copy(self, dtype=target)
 
-    def type(self, dtype: dtype | None = None) -> Any:
+    def type(self, dtype: DType | None = None) -> Any:
         if dtype is None:
             return f"torch.{self._dtype.legacy_type_name}"
         return self.to(dtype)
@@ -450,22 +447,34 @@ class Tensor:
     def contiguous(self) -> Tensor:
         return self if self.is_contiguous() else D.clone(self)
 
-    def new_zeros(self, *size: Any, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    def new_zeros(
+        self, *size: Any, dtype: DType | None = None, requires_grad: _bool = False
+    ) -> Tensor:
         return _filled(size, 0, dtype or self._dtype, requires_grad)
 
-    def new_ones(self, *size: Any, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    def new_ones(
+        self, *size: Any, dtype: DType | None = None, requires_grad: _bool = False
+    ) -> Tensor:
         return _filled(size, 1, dtype or self._dtype, requires_grad)
 
     def new_full(
-        self, size: Sequence[int], fill_value: Number, *, dtype: dtype | None = None,
-        requires_grad: bool = False,
+        self,
+        size: Sequence[_int],
+        fill_value: Number,
+        *,
+        dtype: DType | None = None,
+        requires_grad: _bool = False,
     ) -> Tensor:
         return _filled((tuple(size),), fill_value, dtype or self._dtype, requires_grad)
 
-    def new_empty(self, *size: Any, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    def new_empty(
+        self, *size: Any, dtype: DType | None = None, requires_grad: _bool = False
+    ) -> Tensor:
         return _filled(size, 0, dtype or self._dtype, requires_grad)
 
-    def new_tensor(self, data: Any, dtype: dtype | None = None, requires_grad: bool = False) -> Tensor:
+    def new_tensor(
+        self, data: Any, dtype: DType | None = None, requires_grad: _bool = False
+    ) -> Tensor:
         from refgrad._factories import tensor
 
         return tensor(data, dtype=dtype or self._dtype, requires_grad=requires_grad)
@@ -652,9 +661,7 @@ class Tensor:
     def minimum(self, other: Tensor) -> Tensor:
         return D.minimum(self, other)
 
-    def clamp(
-        self, min: Operand | None = None, max: Operand | None = None
-    ) -> Tensor:
+    def clamp(self, min: Operand | None = None, max: Operand | None = None) -> Tensor:
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             return D.clamp_tensor(self, _optional_operand(min), _optional_operand(max))
         if min is None and max is None:
@@ -679,7 +686,11 @@ class Tensor:
 
     # -- reductions ------------------------------------------------------------------------
     def sum(
-        self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, dtype: dtype | None = None
+        self,
+        dim: _int | Sequence[_int] | None = None,
+        keepdim: _bool = False,
+        *,
+        dtype: DType | None = None,
     ) -> Tensor:
         source = self if dtype is None else self.to(dtype)
         if dim is None:
@@ -687,7 +698,11 @@ class Tensor:
         return D.sum_dim(source, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
 
     def mean(
-        self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, dtype: dtype | None = None
+        self,
+        dim: _int | Sequence[_int] | None = None,
+        keepdim: _bool = False,
+        *,
+        dtype: DType | None = None,
     ) -> Tensor:
         source = self if dtype is None else self.to(dtype)
         if not source._dtype.is_floating_point:
@@ -699,24 +714,32 @@ class Tensor:
             return D.mean(source)
         return D.mean_dim(source, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
 
-    def prod(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    def prod(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
         if dim is None:
             return D.prod(self)
         return D.prod_dim(self, dim=_wrap_dim(dim, self.ndim), keepdim=keepdim)
 
     def var(
-        self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
-        keepdim: bool = False, *, correction: Number | None = None,
+        self,
+        dim: _int | Sequence[_int] | None = None,
+        unbiased: _bool | None = None,
+        keepdim: _bool = False,
+        *,
+        correction: Number | None = None,
     ) -> Tensor:
         return D.var(self, **_variance_args(self, dim, unbiased, keepdim, correction))
 
     def std(
-        self, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
-        keepdim: bool = False, *, correction: Number | None = None,
+        self,
+        dim: _int | Sequence[_int] | None = None,
+        unbiased: _bool | None = None,
+        keepdim: _bool = False,
+        *,
+        correction: Number | None = None,
     ) -> Tensor:
         return D.std(self, **_variance_args(self, dim, unbiased, keepdim, correction))
 
-    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+    def max(self, dim: Any = None, keepdim: _bool = False) -> Any:
         if isinstance(dim, Tensor):
             return D.maximum(self, dim)
         if dim is None:
@@ -724,7 +747,7 @@ class Tensor:
             return D.max_all(self)
         return _ValuesIndices(*D.max_dim(self, dim=_wrap_dim(dim, self.ndim), keepdim=keepdim))
 
-    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+    def min(self, dim: Any = None, keepdim: _bool = False) -> Any:
         if isinstance(dim, Tensor):
             return D.minimum(self, dim)
         if dim is None:
@@ -732,35 +755,42 @@ class Tensor:
             return D.min_all(self)
         return _ValuesIndices(*D.min_dim(self, dim=_wrap_dim(dim, self.ndim), keepdim=keepdim))
 
-    def amax(self, dim: int | Sequence[int] = (), keepdim: bool = False) -> Tensor:
+    def amax(self, dim: _int | Sequence[_int] = (), keepdim: _bool = False) -> Tensor:
         return D.amax(self, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
 
-    def amin(self, dim: int | Sequence[int] = (), keepdim: bool = False) -> Tensor:
+    def amin(self, dim: _int | Sequence[_int] = (), keepdim: _bool = False) -> Tensor:
         return D.amin(self, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return D.argmax(self, dim=None if dim is None else _wrap_dim(dim, self.ndim), keepdim=keepdim)
+    def argmax(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
+        return D.argmax(
+            self, dim=None if dim is None else _wrap_dim(dim, self.ndim), keepdim=keepdim
+        )
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return D.argmin(self, dim=None if dim is None else _wrap_dim(dim, self.ndim), keepdim=keepdim)
+    def argmin(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
+        return D.argmin(
+            self, dim=None if dim is None else _wrap_dim(dim, self.ndim), keepdim=keepdim
+        )
 
-    def logsumexp(self, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
+    def logsumexp(self, dim: _int | Sequence[_int], keepdim: _bool = False) -> Tensor:
         return D.logsumexp(self, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
 
     def norm(
-        self, p: Number | str = "fro", dim: int | Sequence[int] | None = None, keepdim: bool = False
+        self,
+        p: Number | str = "fro",
+        dim: _int | Sequence[_int] | None = None,
+        keepdim: _bool = False,
     ) -> Tensor:
         order = 2.0 if p == "fro" else float(p)
         dims = tuple(range(self.ndim)) if dim is None else _wrap_dims(dim, self.ndim)
         return D.norm(self, ord=order, dim=dims, keepdim=keepdim)
 
-    def softmax(self, dim: int) -> Tensor:
+    def softmax(self, dim: _int) -> Tensor:
         return D.softmax(self, dim=_wrap_dim(dim, self.ndim))
 
-    def log_softmax(self, dim: int) -> Tensor:
+    def log_softmax(self, dim: _int) -> Tensor:
         return D.log_softmax(self, dim=_wrap_dim(dim, self.ndim))
 
-    def cumsum(self, dim: int) -> Tensor:
+    def cumsum(self, dim: _int) -> Tensor:
         return D.cumsum(self, dim=_wrap_dim(dim, self.ndim))
 
     # -- linear algebra ------------------------------------------------------------------------
@@ -798,7 +828,7 @@ class Tensor:
     def reshape_as(self, other: Tensor) -> Tensor:
         return self.reshape(other.shape)
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    def flatten(self, start_dim: _int = 0, end_dim: _int = -1) -> Tensor:
         if self.ndim == 0:
             return self.reshape(1)
         start, end = _wrap_dim(start_dim, self.ndim), _wrap_dim(end_dim, self.ndim)
@@ -808,24 +838,28 @@ class Tensor:
         flat = int(np.prod(shape[start : end + 1], dtype=np.int64))
         return self.reshape(*shape[:start], flat, *shape[end + 1 :])
 
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
+    def transpose(self, dim0: _int, dim1: _int) -> Tensor:
         return D.transpose(self, dim0=_wrap_dim(dim0, self.ndim), dim1=_wrap_dim(dim1, self.ndim))
 
     swapaxes = transpose
 
     def t(self) -> Tensor:
         if self.ndim > 2:
-            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D"
+            )
         return D.t(self)
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 - torch's name
+    def T(self) -> Tensor:
         return D.permute(self, dims=tuple(reversed(range(self.ndim))))
 
     @property
-    def mT(self) -> Tensor:  # noqa: N802 - torch's name
+    def mT(self) -> Tensor:
         if self.ndim < 2:
-            raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
+            raise RuntimeError(
+                "tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor."
+            )
         return self.transpose(-2, -1)
 
     def permute(self, *dims: Any) -> Tensor:
@@ -834,10 +868,10 @@ class Tensor:
             raise RuntimeError("permute(): dims must be a permutation of the tensor's dimensions")
         return D.permute(self, dims=ordered)
 
-    def unsqueeze(self, dim: int) -> Tensor:
+    def unsqueeze(self, dim: _int) -> Tensor:
         return D.unsqueeze(self, dim=_wrap_dim(dim, self.ndim + 1))
 
-    def squeeze(self, dim: int | Sequence[int] | None = None) -> Tensor:
+    def squeeze(self, dim: _int | Sequence[_int] | None = None) -> Tensor:
         if dim is None:
             return D.squeeze(self)
         if isinstance(dim, int):
@@ -850,7 +884,7 @@ class Tensor:
     def expand_as(self, other: Tensor) -> Tensor:
         return self.expand(other.shape)
 
-    def broadcast_to(self, size: Sequence[int]) -> Tensor:
+    def broadcast_to(self, size: Sequence[_int]) -> Tensor:
         return self.expand(size)
 
     def sum_to_size(self, *size: Any) -> Tensor:
@@ -858,24 +892,24 @@ class Tensor:
 
         return sum_to_size(self, tuple(_flatten_size(size)))
 
-    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+    def narrow(self, dim: _int, start: _int, length: _int) -> Tensor:
         dim = _wrap_dim(dim, self.ndim)
         return D.slice_dim(self, dim=dim, start=start, stop=start + length, step=1)
 
-    def select(self, dim: int, index: int) -> Tensor:
+    def select(self, dim: _int, index: _int) -> Tensor:
         return D.select(self, dim=_wrap_dim(dim, self.ndim), index=index)
 
-    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+    def unbind(self, dim: _int = 0) -> tuple[Tensor, ...]:
         dim = _wrap_dim(dim, self.ndim)
         result = D.unbind(self, dim=dim, count=self.shape[dim])
         return result if isinstance(result, tuple) else (result,)
 
-    def split(self, split_size: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    def split(self, split_size: _int | Sequence[_int], dim: _int = 0) -> tuple[Tensor, ...]:
         from refgrad.ops.composite import split
 
         return split(self, split_size, _wrap_dim(dim, self.ndim))
 
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    def chunk(self, chunks: _int, dim: _int = 0) -> tuple[Tensor, ...]:
         from refgrad.ops.composite import chunk
 
         return chunk(self, chunks, _wrap_dim(dim, self.ndim))
@@ -886,8 +920,14 @@ class Tensor:
     def repeat(self, *sizes: Any) -> Tensor:
         return D.repeat(self, repeats=tuple(_flatten_size(sizes)))
 
-    def gather(self, dim: int, index: Tensor) -> Tensor:
+    def gather(self, dim: _int, index: Tensor) -> Tensor:
         return D.gather(self, index, dim=_wrap_dim(dim, self.ndim))
+
+    def scatter(self, dim: _int, index: Tensor, src: Tensor) -> Tensor:
+        return D.scatter(self, index, src, dim=_wrap_dim(dim, self.ndim))
+
+    def scatter_add(self, dim: _int, index: Tensor, src: Tensor) -> Tensor:
+        return D.scatter_add(self, index, src, dim=_wrap_dim(dim, self.ndim))
 
     def __getitem__(self, index: Any) -> Tensor:
         from refgrad.ops.indexing import getitem
@@ -963,25 +1003,26 @@ class Tensor:
     def masked_fill_(self, mask: Tensor, value: Number) -> Tensor:
         return self._inplace(D.masked_fill, mask, value=value)
 
-    def __iadd__(self, other: Operand) -> Tensor:
+    # mypy objects that in-place operators differ from the binary ones; torch's do too.
+    def __iadd__(self, other: Operand) -> Tensor:  # type: ignore[misc]
         return self.add_(other)
 
-    def __isub__(self, other: Operand) -> Tensor:
+    def __isub__(self, other: Operand) -> Tensor:  # type: ignore[misc]
         return self.sub_(other)
 
-    def __imul__(self, other: Operand) -> Tensor:
+    def __imul__(self, other: Operand) -> Tensor:  # type: ignore[misc]
         return self.mul_(other)
 
-    def __itruediv__(self, other: Operand) -> Tensor:
+    def __itruediv__(self, other: Operand) -> Tensor:  # type: ignore[misc]
         return self.div_(other)
 
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    def normal_(self, mean: _float = 0.0, std: _float = 1.0) -> Tensor:
         from refgrad._factories import _generator
 
         with no_grad():
             return self.copy_(Tensor._from_array(_generator().normal(mean, std, self.shape)))
 
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+    def uniform_(self, a: _float = 0.0, b: _float = 1.0) -> Tensor:
         from refgrad._factories import _generator
 
         with no_grad():
@@ -1023,18 +1064,23 @@ def _optional_operand(value: Operand | None) -> Tensor | None:
     return None if value is None else as_operand(value)
 
 
-def make_view(source: Tensor, array: np.ndarray, op: Op, attrs: dict[str, Any], output: int) -> Tensor:
+def make_view(
+    source: Tensor, array: np.ndarray, op: Op, attrs: dict[str, Any], output: int
+) -> Tensor:
     """A view of `source`: shares its memory and version counter, remembers its base."""
     view = Tensor._from_array(array, source._version_counter)
     base = source._base if source._base is not None else source
     view._base = base
     parent_fn = source._view_fn
     if op.outputs == ("result",):
+
         def view_fn(b: Tensor) -> Tensor:
-            return op(parent_fn(b) if parent_fn else b, **attrs)  # type: ignore[no-any-return]
+            return op(parent_fn(b) if parent_fn else b, **attrs)
     else:
+
         def view_fn(b: Tensor) -> Tensor:
-            return op(parent_fn(b) if parent_fn else b, **attrs)[output]  # type: ignore[no-any-return]
+            return op(parent_fn(b) if parent_fn else b, **attrs)[output]
+
     view._view_fn = view_fn
     view._view_version = source._version_counter.value
     if not _GradState.enabled:
@@ -1135,7 +1181,11 @@ def _check_nonempty(t: Tensor, name: str) -> None:
 
 
 def _c_type_name(d: dtype) -> str:
-    return d.c_name.lower() if d.c_name in ("Double", "Float", "Half", "Long", "Int", "Bool") else d.c_name
+    return (
+        d.c_name.lower()
+        if d.c_name in ("Double", "Float", "Half", "Long", "Int", "Bool")
+        else d.c_name
+    )
 
 
 from refgrad.ops import derivatives as D  # noqa: E402 - the op table needs Tensor defined

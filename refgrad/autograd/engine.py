@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from refgrad.autograd.grad_mode import set_grad_enabled
-from refgrad.autograd.graph import AccumulateGrad, Edge, GraphRoot, Grads, Node, gradient_edge
+from refgrad.autograd.graph import AccumulateGrad, Edge, Grads, GraphRoot, Node, gradient_edge
 
 if TYPE_CHECKING:
     from refgrad._tensor import Tensor

@@ -36,7 +36,7 @@ def _make_grads(outputs: Sequence[Any], grads: Sequence[Any]) -> list[Any]:
     from refgrad._factories import ones_like
     from refgrad._tensor import Tensor
 
-    made = []
+    made: list[Any] = []
     for i, (out, grad) in enumerate(zip(outputs, grads, strict=False)):
         if isinstance(grad, Tensor):
             if grad.shape != out.shape:
@@ -91,9 +91,7 @@ def backward(
         import warnings
 
         warnings.warn(CREATE_GRAPH_WARNING, UserWarning, stacklevel=3)
-    run_backward(
-        outputs, grads, keep_graph=retain_graph, create_graph=create_graph, inputs=wanted
-    )
+    run_backward(outputs, grads, keep_graph=retain_graph, create_graph=create_graph, inputs=wanted)
 
 
 CREATE_GRAPH_WARNING = (
@@ -140,7 +138,11 @@ def grad(
     if retain_graph is None:
         retain_graph = create_graph
     targets = run_backward(
-        roots, grads, keep_graph=retain_graph, create_graph=create_graph, inputs=wanted,
+        roots,
+        grads,
+        keep_graph=retain_graph,
+        create_graph=create_graph,
+        inputs=wanted,
         accumulate=False,
     )
     results: list[Any] = [None] * len(wanted)

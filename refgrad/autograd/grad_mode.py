@@ -69,15 +69,15 @@ class _NoParamContext(_GradModeContext):
         return cls()(orig_func)
 
 
-class no_grad(_NoParamContext):  # noqa: N801 - torch's name
+class no_grad(_NoParamContext):
     _enabled = False
 
 
-class enable_grad(_NoParamContext):  # noqa: N801 - torch's name
+class enable_grad(_NoParamContext):
     _enabled = True
 
 
-class set_grad_enabled(_GradModeContext):  # noqa: N801 - torch's name
+class set_grad_enabled(_GradModeContext):
     """Takes effect when constructed, so the plain call ``set_grad_enabled(False)`` works."""
 
     def __init__(self, mode: bool) -> None:
@@ -96,7 +96,7 @@ class set_grad_enabled(_GradModeContext):  # noqa: N801 - torch's name
         return super().__call__(func)
 
 
-class inference_mode(_GradModeContext):  # noqa: N801 - torch's name
+class inference_mode(_GradModeContext):
     def __new__(cls, mode: bool | Callable[..., Any] = True) -> Any:
         if callable(mode):
             return cls()(mode)

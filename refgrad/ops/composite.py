@@ -49,7 +49,9 @@ def split(t: Tensor, split_size: int | Sequence[int], dim: int) -> tuple[Tensor,
     size = t.shape[dim]
     if isinstance(split_size, int):
         if split_size <= 0 and size > 0:
-            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
+            raise RuntimeError(
+                f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}"
+            )
         count = max(math.ceil(size / split_size), 1) if split_size else 1
         sizes = tuple(min(split_size, size - i * split_size) for i in range(count))
     else:
@@ -83,8 +85,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     for position, t in enumerate(tensors[1:], start=1):
         if t.ndim != first.ndim:
             raise RuntimeError(
-                "Tensors must have same number of dimensions: got "
-                f"{first.ndim} and {t.ndim}"
+                f"Tensors must have same number of dimensions: got {first.ndim} and {t.ndim}"
             )
         for d in range(first.ndim):
             if d != dim and t.shape[d] != first.shape[d]:
@@ -94,7 +95,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                     "in the list."
                 )
     sizes = tuple(t.shape[dim] for t in tensors)
-    return D.cat_op(len(tensors))(*tensors, dim=dim, sizes=sizes)  # type: ignore[no-any-return]
+    return D.cat_op(len(tensors))(*tensors, dim=dim, sizes=sizes)
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -108,7 +109,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"{list(first.shape)} at entry 0 and {list(t.shape)} at entry {position}"
             )
     dim = _wrap(dim, first.ndim + 1)
-    return D.stack_op(len(tensors))(*tensors, dim=dim)  # type: ignore[no-any-return]
+    return D.stack_op(len(tensors))(*tensors, dim=dim)
 
 
 def _wrap(dim: int, ndim: int) -> int:
@@ -125,7 +126,12 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             f"both arguments to matmul need to be at least 1D, but they are {rank_a}D and {rank_b}D"
         )
     if rank_a == 1 and rank_b == 1:
-        _check_inner(a.shape[0], b.shape[0], "inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number of elements, but got {} and {} elements respectively", a, b)
+        if a.shape[0] != b.shape[0]:
+            raise RuntimeError(
+                f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src "
+                f"[{b.shape[0]}] to have the same number of elements, but got {a.shape[0]} "
+                f"and {b.shape[0]} elements respectively"
+            )
         return D.dot(a, b)
     if rank_a == 2 and rank_b == 1:
         _check_mm(a.shape, (b.shape[0], 1), a, b, vector=True)
@@ -199,11 +205,6 @@ def _batched_matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def _batch_count(a: Tensor, b: Tensor) -> int:
     return math.prod(np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
-
-
-def _check_inner(n: int, m: int, template: str, a: Tensor, b: Tensor) -> None:
-    if n != m:
-        raise RuntimeError(template.format(n, m, n, m))
 
 
 def _check_mm(

@@ -18,6 +18,7 @@ each gradient back to its input's shape, like torch's.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -557,7 +558,7 @@ def _cat_grads(grads: list[Tensor | None], sizes: list[int], dim: int) -> Tensor
 
 def _split_forward(a: np.ndarray, dim: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
     bounds = np.cumsum((0, *sizes)).tolist()
-    return tuple(a[(np.s_[:],) * dim + (np.s_[lo:hi],)] for lo, hi in zip(bounds, bounds[1:], strict=False))
+    return tuple(a[(np.s_[:],) * dim + (np.s_[lo:hi],)] for lo, hi in itertools.pairwise(bounds))
 
 
 @functools.cache
@@ -585,10 +586,10 @@ def unbind(self: Tensor, *, dim: int, count: int) -> Any:
 
 # -- gradients of views: write a gradient into zeros the input's shape -------------------------
 
-select_backward = Op("select_backward", lambda g, shape, dim, index: _scatter_into_zeros(g, shape, (np.s_[:],) * dim + (index,)), "SelectBackwardBackward0", ("grad_output",), {
+select_backward: Op = Op("select_backward", lambda g, shape, dim, index: _scatter_into_zeros(g, shape, (np.s_[:],) * dim + (index,)), "SelectBackwardBackward0", ("grad_output",), {
     "grad_output": lambda grad, dim, index: grad.select(dim, index),
 })
-slice_backward = Op("slice_backward", lambda g, shape, dim, start, stop, step: _scatter_into_zeros(g, shape, (np.s_[:],) * dim + (np.s_[start:stop:step],)), "SliceBackwardBackward0", ("grad_output",), {
+slice_backward: Op = Op("slice_backward", lambda g, shape, dim, start, stop, step: _scatter_into_zeros(g, shape, (np.s_[:],) * dim + (np.s_[start:stop:step],)), "SliceBackwardBackward0", ("grad_output",), {
     "grad_output": lambda grad, dim, start, stop, step: slice_dim(grad, dim=dim, start=start, stop=stop, step=step),
 })
 
@@ -619,7 +620,7 @@ def _index_put_forward(a: np.ndarray, values: np.ndarray, indices: tuple[Any, ..
 index = Op("index", _index_forward, "IndexBackward0", S, {
     "self": lambda grad, self_shape, indices: index_put(grad.new_zeros(self_shape), grad, indices=indices, accumulate=True),
 }, saved_attributes=("indices",))
-index_put = Op("index_put", _index_put_forward, "IndexPutBackward0", ("self", "values"), {
+index_put: Op = Op("index_put", _index_put_forward, "IndexPutBackward0", ("self", "values"), {
     "self": lambda grad, indices, accumulate: grad if accumulate else index_put(grad, grad.new_zeros(()), indices=indices, accumulate=False),
     "values": lambda grad, indices: index(grad, indices=indices),
 }, saved_attributes=("indices",))
@@ -631,7 +632,7 @@ def _gather_forward(a: np.ndarray, idx: np.ndarray, dim: int) -> np.ndarray:
 
 def _scatter_add_forward(a: np.ndarray, idx: np.ndarray, src: np.ndarray, dim: int) -> np.ndarray:
     out = a.copy()
-    grid = list(np.indices(idx.shape, sparse=True))
+    grid: list[Any] = list(np.indices(idx.shape, sparse=True))
     grid[dim] = idx
     np.add.at(out, tuple(grid), src[tuple(np.s_[:n] for n in idx.shape)])
     return out
@@ -639,7 +640,7 @@ def _scatter_add_forward(a: np.ndarray, idx: np.ndarray, src: np.ndarray, dim: i
 
 def _scatter_forward(a: np.ndarray, idx: np.ndarray, src: np.ndarray, dim: int) -> np.ndarray:
     out = a.copy()
-    grid = list(np.indices(idx.shape, sparse=True))
+    grid: list[Any] = list(np.indices(idx.shape, sparse=True))
     grid[dim] = idx
     out[tuple(grid)] = src[tuple(np.s_[:n] for n in idx.shape)]
     return out
@@ -648,11 +649,11 @@ def _scatter_forward(a: np.ndarray, idx: np.ndarray, src: np.ndarray, dim: int) 
 gather = Op("gather", _gather_forward, "GatherBackward0", ("self", "index"), {
     "self": lambda grad, self_shape, index, dim: scatter_add(grad.new_zeros(self_shape), index, grad, dim=dim),
 }, promoted=S)
-scatter_add = Op("scatter_add", _scatter_add_forward, "ScatterAddBackward0", ("self", "index", "src"), {
+scatter_add: Op = Op("scatter_add", _scatter_add_forward, "ScatterAddBackward0", ("self", "index", "src"), {
     "self": lambda grad: grad,
     "src": lambda grad, index, dim: grad.gather(dim, index),
 }, promoted=("self", "src"))
-scatter = Op("scatter", _scatter_forward, "ScatterBackward0", ("self", "index", "src"), {
+scatter: Op = Op("scatter", _scatter_forward, "ScatterBackward0", ("self", "index", "src"), {
     "self": lambda grad, index, dim: scatter(grad, index, grad.new_zeros(index.shape), dim=dim),
     "src": lambda grad, index, dim: grad.gather(dim, index),
 }, promoted=("self", "src"))

@@ -95,7 +95,11 @@ def _expand_ellipsis(entries: tuple[Any, ...], ndim: int) -> tuple[Any, ...]:
 
 def _is_integer_scalar(entry: Any) -> bool:
     if isinstance(entry, Tensor):
-        return entry.ndim == 0 and not entry._dtype.is_floating_point and entry._dtype is not _dtypes.bool_
+        return (
+            entry.ndim == 0
+            and not entry._dtype.is_floating_point
+            and entry._dtype is not _dtypes.bool_
+        )
     return isinstance(entry, np.integer)
 
 
@@ -123,9 +127,7 @@ def _advanced_index(entry: Any, shape: tuple[int, ...], dim: int) -> list[Any]:
     else:
         array = np.asarray(entry)
         if array.dtype.kind == "f":
-            raise IndexError(
-                "tensors used as indices must be long, int, byte or bool tensors"
-            )
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
     if array.dtype == np.bool_:
         mask_shape = shape[dim : dim + array.ndim]
         if array.shape != mask_shape:
@@ -142,4 +144,3 @@ def _advanced_index(entry: Any, shape: tuple[int, ...], dim: int) -> list[Any]:
         bad = int(array[out_of_bounds].flat[0])
         raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
     return [array.astype(np.int64)]
-

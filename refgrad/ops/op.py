@@ -97,7 +97,7 @@ class OpNode(Node):
             if next_node is None:
                 results.append(None)
                 continue
-            kwargs = {}
+            kwargs: dict[str, Any] = {}
             for param in params:
                 if param == "grad":
                     kwargs[param] = grads[0]
@@ -151,7 +151,8 @@ class Op:
         assert self.node or not self.derivatives, f"{self.name}: derivatives need a node name"
         differentiable = tuple(i for i in self.inputs if i in self.derivatives)
         formulas = tuple(
-            (f, tuple(inspect.signature(f).parameters)) for f in map(self.derivatives.get, differentiable)
+            (self.derivatives[i], tuple(inspect.signature(self.derivatives[i]).parameters))
+            for i in differentiable
         )
         promoted = self.inputs if self.promoted is None else self.promoted
         setter = object.__setattr__
@@ -190,7 +191,9 @@ class Op:
                     out._output_nr = k
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
-    def compute(self, inputs: Sequence[Tensor], attrs: dict[str, Any]) -> tuple[tuple[Any, ...], dtype]:
+    def compute(
+        self, inputs: Sequence[Tensor], attrs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dtype]:
         """The forward on arrays, after type promotion. Returns (raw outputs, result dtype)."""
         compute_dtype, result_dtype = self.dtypes(self._promote(inputs))
         arrays = [
