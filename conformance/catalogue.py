@@ -16,17 +16,19 @@ signature function).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
-from hypothesis import strategies as st
 
 from conformance.program import ApplyOp, Arg, Ref, Slice, arg_source
+
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------- intervals
 
@@ -163,6 +165,7 @@ class Operand:
     dtype: str
     interval: Interval
     requires_grad: bool = False
+    depends_on: frozenset[str] = frozenset()  # tensors gradients can flow back to
 
     @property
     def is_float(self) -> bool:
@@ -172,10 +175,16 @@ class Operand:
 class OperandSource(Protocol):
     """What a signature may ask of the program builder (implemented in strategies.py)."""
 
-    def draw(self, strategy: st.SearchStrategy[Any]) -> Any: ...
+    def choice(self, options: Sequence[T]) -> T:
+        """One of `options` (shrinking goes to the first)."""
+
+    def integer(self, lo: int, hi: int) -> int:
+        """An int in [lo, hi] (shrinking goes towards 0)."""
+
+    def boolean(self) -> bool: ...
 
     def tensor(self, domain: Domain = ANYWHERE, *, min_rank: int = 0,
-               shape: tuple[int, ...] | None = None) -> Operand: ...
+               shape: tuple[int, ...] | None = None, dtype: str | None = None) -> Operand: ...
 
     def partner(self, shape: tuple[int, ...], domain: Domain = ANYWHERE) -> Operand: ...
 
@@ -342,15 +351,15 @@ def unary(src: OperandSource, spec: OpSpec) -> OpCall:
 def binary(src: OperandSource, spec: OpSpec) -> OpCall:
     """`a <op> b` with broadcasting; either side may be a Python scalar."""
     right_domain = NONZERO if spec.name == "div" else ANYWHERE
-    form = src.draw(st.sampled_from(("tensors", "scalar_right", "scalar_left")))
+    form = src.choice(("tensors", "scalar_right", "scalar_left"))
     if form == "scalar_left":
         x = src.tensor(right_domain)
-        scalar = src.draw(st.sampled_from(SCALARS))
+        scalar = src.choice(SCALARS)
         image = spec.image([Interval(scalar, scalar), x.interval])
         return OpCall((scalar, Ref(x.name)), (), (x.shape,), (x.dtype,), image)
     x = src.tensor()
     if form == "scalar_right":
-        scalar = src.draw(st.sampled_from(_scalar_grid(right_domain)))
+        scalar = src.choice(_scalar_grid(right_domain))
         image = spec.image([x.interval, Interval(scalar, scalar)])
         return OpCall((Ref(x.name), scalar), (), (x.shape,), (x.dtype,), image)
     y = src.partner(x.shape, right_domain)
@@ -371,8 +380,8 @@ def binary_tensors(src: OperandSource, spec: OpSpec) -> OpCall:
 def compare_to(src: OperandSource, spec: OpSpec) -> OpCall:
     """`a > b` (a bool mask; used to build `where` conditions)."""
     x = src.tensor()
-    if src.draw(st.booleans()):
-        threshold = src.draw(st.sampled_from(SCALARS))
+    if src.boolean():
+        threshold = src.choice(SCALARS)
         return OpCall((Ref(x.name), threshold), (), (x.shape,), ("bool",), Interval(0, 1))
     y = src.partner(x.shape)
     return OpCall((Ref(x.name), Ref(y.name)), (), (np.broadcast_shapes(x.shape, y.shape),),
@@ -381,7 +390,7 @@ def compare_to(src: OperandSource, spec: OpSpec) -> OpCall:
 
 def power(src: OperandSource, spec: OpSpec) -> OpCall:
     """`a ** p` for a Python scalar exponent; the base domain depends on p."""
-    exponent = src.draw(st.sampled_from(spec.scalar_choices))
+    exponent = src.choice(spec.scalar_choices)
     # Non-integer powers need a positive base; negative ones a base away from 0.
     domain = POSITIVE if not float(exponent).is_integer() else (
         ANYWHERE if exponent >= 0 else NONZERO)
@@ -394,15 +403,13 @@ def _dims(src: OperandSource, rank: int, allow_tuple: bool) -> tuple[int, ...] |
     """A `dim` kwarg: None (full reduction) first, then a single dim, then a tuple."""
     if rank == 0:
         return None
-    choice = src.draw(st.sampled_from(("all", "one", "tuple") if allow_tuple and rank > 1
-                                      else ("all", "one")))
+    choice = src.choice(("all", "one", "tuple") if allow_tuple and rank > 1 else ("all", "one"))
     if choice == "all":
         return None
     if choice == "one":
-        return int(src.draw(st.integers(-rank, rank - 1)))
-    picked = src.draw(st.lists(st.integers(0, rank - 1), min_size=1, max_size=rank,
-                               unique=True))
-    return tuple(sorted(picked))
+        return int(src.integer(-rank, rank - 1))
+    picked = tuple(d for d in range(rank) if src.boolean())
+    return picked or (0,)
 
 
 def _reduced_shape(shape: tuple[int, ...], dims: tuple[int, ...] | int | None,
@@ -425,7 +432,7 @@ def reduction(src: OperandSource, spec: OpSpec) -> OpCall:
         shape, fan_in = _reduced_shape(x.shape, None, False)
         return OpCall((Ref(x.name),), (), (shape,), (x.dtype,),
                       _scaled(spec, x.interval, fan_in), fan_in)
-    keepdim = src.draw(st.booleans())
+    keepdim = src.boolean()
     shape, fan_in = _reduced_shape(x.shape, dims, keepdim)
     kwargs: tuple[tuple[str, Arg], ...] = (("dim", dims), ("keepdim", keepdim))
     return OpCall((Ref(x.name),), kwargs, (shape,), (x.dtype,),
@@ -446,7 +453,7 @@ def extremum(src: OperandSource, spec: OpSpec) -> OpCall:
     dims = _dims(src, len(x.shape), allow_tuple=False)
     if dims is None:
         return OpCall((Ref(x.name),), (), ((),), (x.dtype,), x.interval)
-    keepdim = src.draw(st.booleans())
+    keepdim = src.boolean()
     shape, _ = _reduced_shape(x.shape, dims, keepdim)
     kwargs: tuple[tuple[str, Arg], ...] = (("dim", dims), ("keepdim", keepdim))
     return OpCall((Ref(x.name),), kwargs, (shape, shape), (x.dtype, "int64"), x.interval)
@@ -456,29 +463,30 @@ def reshape(src: OperandSource, spec: OpSpec) -> OpCall:
     """`a.view(shape)` / `a.reshape(shape)` to another factorisation (maybe with -1)."""
     x = src.tensor()
     size = math.prod(x.shape)
-    shapes = sorted(_factorisations(size), key=lambda s: (len(s), s))
-    shape = src.draw(st.sampled_from(shapes))
+    shape = src.choice(_factorisations(size))
     target: tuple[int, ...] = shape
-    if shape and src.draw(st.booleans()):
-        position = src.draw(st.integers(0, len(shape) - 1))
+    if shape and src.boolean():
+        position = src.integer(0, len(shape) - 1)
         target = (*shape[:position], -1, *shape[position + 1:])
     return OpCall((Ref(x.name), target), (), (shape,), (x.dtype,), x.interval)
 
 
-def _factorisations(size: int, max_rank: int = 3) -> list[tuple[int, ...]]:
+@functools.cache
+def _factorisations(size: int, max_rank: int = 3) -> tuple[tuple[int, ...], ...]:
+    """Shapes of `size` elements, fewest dims first."""
     found: list[tuple[int, ...]] = [()] if size == 1 else []
     for rank in range(1, max_rank + 1):
         for dims in itertools.product(range(1, size + 1), repeat=rank):
             if math.prod(dims) == size:
                 found.append(dims)
-    return found
+    return tuple(found)
 
 
 def transpose(src: OperandSource, spec: OpSpec) -> OpCall:
     x = src.tensor(min_rank=1)
     rank = len(x.shape)
-    d0 = src.draw(st.integers(-rank, rank - 1))
-    d1 = src.draw(st.integers(-rank, rank - 1))
+    d0 = src.integer(-rank, rank - 1)
+    d1 = src.integer(-rank, rank - 1)
     shape = list(x.shape)
     shape[d0], shape[d1] = shape[d1], shape[d0]
     return OpCall((Ref(x.name), d0, d1), (), (tuple(shape),), (x.dtype,), x.interval)
@@ -487,15 +495,15 @@ def transpose(src: OperandSource, spec: OpSpec) -> OpCall:
 def getitem(src: OperandSource, spec: OpSpec) -> OpCall:
     """`a[i]`, `a[1:]`, `a[:, 0]`: basic indexing with ints and slices."""
     x = src.tensor(min_rank=1)
-    count = src.draw(st.integers(1, len(x.shape)))
+    count = src.integer(1, len(x.shape))
     items: list[Arg] = []
     shape: list[int] = []
     for size in x.shape[:count]:
-        if src.draw(st.booleans()):
-            items.append(src.draw(st.integers(-size, size - 1)))
+        if src.boolean():
+            items.append(src.integer(-size, size - 1))
         else:
-            start = src.draw(st.integers(0, size - 1))
-            stop = src.draw(st.integers(start + 1, size))
+            start = src.integer(0, size - 1)
+            stop = src.integer(start + 1, size)
             items.append(Slice(start if start else None, stop if stop < size else None))
             shape.append(stop - start)
     shape.extend(x.shape[count:])
@@ -509,9 +517,10 @@ def matmul(src: OperandSource, spec: OpSpec) -> OpCall:
     if len(x.shape) > 2:
         x = src.tensor(shape=x.shape[-2:])
     inner = x.shape[-1]
-    second_rank = src.draw(st.integers(1, 2))
-    columns = src.draw(st.integers(1, 3))
-    y = src.tensor(shape=(inner,) if second_rank == 1 else (inner, columns))
+    second_rank = src.integer(1, 2)
+    columns = src.integer(1, 3)
+    # torch's matmul does not promote dtypes: operands share one.
+    y = src.tensor(shape=(inner,) if second_rank == 1 else (inner, columns), dtype=x.dtype)
     shape = x.shape[:-1] + y.shape[1:]
     image = _products(x.interval, y.interval)
     image = Interval(image.lo * inner if image.lo < 0 else image.lo,
@@ -523,9 +532,8 @@ def matmul(src: OperandSource, spec: OpSpec) -> OpCall:
 def clamp(src: OperandSource, spec: OpSpec) -> OpCall:
     """`a.clamp(min=.., max=..)` with one or both bounds (min <= max)."""
     x = src.tensor()
-    bounds = src.draw(st.sampled_from(("both", "min", "max")))
-    low, high = sorted(float(v) for v in src.draw(st.lists(st.sampled_from(SCALARS),
-                                                            min_size=2, max_size=2)))
+    bounds = src.choice(("both", "min", "max"))
+    low, high = sorted((float(src.choice(SCALARS)), float(src.choice(SCALARS))))
     kwargs: list[tuple[str, Arg]] = []
     lo, hi = x.interval.lo, x.interval.hi
     if bounds in ("both", "min"):
