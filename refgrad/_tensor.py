@@ -610,8 +610,12 @@ class Tensor:
     def ge(self, other: Operand) -> Tensor:
         return D.ge(self, other)
 
-    __eq__ = eq  # type: ignore[assignment]
-    __ne__ = ne  # type: ignore[assignment]
+    def __eq__(self, other: object) -> Any:
+        return self.eq(other) if _is_operand(other) else NotImplemented  # type: ignore[arg-type]
+
+    def __ne__(self, other: object) -> Any:
+        return self.ne(other) if _is_operand(other) else NotImplemented  # type: ignore[arg-type]
+
     __lt__ = lt
     __le__ = le
     __gt__ = gt
@@ -1058,6 +1062,10 @@ def as_operand(value: Any) -> Tensor:
     if isinstance(value, np.ndarray | np.generic):
         return Tensor._from_array(np.asarray(value))
     raise TypeError(f"expected Tensor as element 0 in argument 0, but got {type(value).__name__}")
+
+
+def _is_operand(value: object) -> bool:
+    return isinstance(value, Tensor | bool | int | float | np.ndarray | np.generic)
 
 
 def _optional_operand(value: Operand | None) -> Tensor | None:

@@ -9,6 +9,7 @@ from refgrad.autograd.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from refgrad.autograd.gradcheck import gradcheck
 from refgrad.autograd.graph import Node
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "backward",
     "enable_grad",
     "grad",
+    "gradcheck",
     "inference_mode",
     "is_grad_enabled",
     "is_inference_mode_enabled",

@@ -54,8 +54,7 @@ def run_backward(
     accumulate: bool = True,
 ) -> list[_Target]:
     """Backpropagate root_grads from roots; returns the targets made from `inputs`."""
-    edges = tuple(gradient_edge(root) for root in roots)
-    graph_root = GraphRoot(edges, list(root_grads))
+    graph_root = GraphRoot(roots, list(root_grads))
     task = _GraphTask(keep_graph, create_graph, accumulate)
     task.dependencies = _count_dependencies(graph_root)
     if inputs:

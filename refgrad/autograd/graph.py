@@ -110,10 +110,11 @@ class GraphRoot(Node):
 
     __slots__ = ("_grads",)
 
-    def __init__(self, edges: tuple[Edge, ...], grads: Grads) -> None:
-        super().__init__(edges)
+    def __init__(self, roots: Sequence[Tensor], grads: Grads) -> None:
+        super().__init__(tuple(gradient_edge(root) for root in roots))
         self._grads = grads
-        self._input_meta = tuple((tuple(g.shape), g.dtype) for g in grads if g is not None)
+        # A root gradient of another dtype is cast to the root's, as for any edge.
+        self._input_meta = tuple((root.shape, root.dtype) for root in roots)
 
     def apply(self, grads: Grads) -> Grads:
         return list(self._grads)
@@ -141,11 +142,12 @@ class AccumulateGrad(Node):
             return []
         variable = self.variable
         old_grad = variable._grad
-        if is_grad_enabled():  # create_graph: the accumulated grad is itself differentiable
-            variable._grad = new_grad if old_grad is None else old_grad + new_grad
-        elif old_grad is None:
-            # Never alias the incoming tensor: it may be the user's `gradient` argument.
-            variable._grad = new_grad.detach().clone()
+        if old_grad is None:
+            # A fresh copy, never an alias: the incoming tensor may be the user's `gradient`.
+            # Under create_graph the copy is recorded (torch's CopyBackwards).
+            variable._grad = new_grad.new_empty(new_grad.shape).copy_(new_grad)
+        elif is_grad_enabled():  # create_graph: the sum must stay differentiable
+            variable._grad = old_grad + new_grad
         else:
             old_grad._accumulate_in_place(new_grad)  # the same .grad object, as in torch
         for hook in variable._post_accumulate_grad_hooks.values():

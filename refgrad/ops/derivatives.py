@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from refgrad import _dtypes
-from refgrad.ops.op import Op, bool_result, float_dtype, long_result, sum_dtype
+from refgrad.ops.op import Op, bool_result, float_dtype, forward_dtype, long_result, sum_dtype
 
 if TYPE_CHECKING:
     from refgrad._tensor import Tensor
@@ -160,7 +160,7 @@ ceil = Op("ceil", np.ceil, "CeilBackward0", S, {"self": _zeros_like})
 round_even = Op("round", np.round, "RoundBackward0", S, {"self": _zeros_like})
 to_copy = Op("to", lambda a, dtype: a.astype(dtype.numpy), "ToCopyBackward0", S, {
     "self": lambda grad, self_dtype: grad.to(self_dtype),
-})
+}, dtypes=forward_dtype)
 clone = Op("clone", lambda a: a.copy(), "CloneBackward0", S, {"self": lambda grad: grad})
 
 # -- comparisons and logic: values only, never differentiable ----------------------------------
@@ -527,11 +527,11 @@ def _take(a: np.ndarray, dim: int, index: int) -> np.ndarray:
         raise IndexError(
             f"index {index} is out of bounds for dimension {dim} with size {size}"
         )
-    return a[(np.s_[:],) * dim + (index,)]
+    return a[(np.s_[:],) * dim + (index, Ellipsis)]
 
 
 def _unbind_forward(a: np.ndarray, dim: int, count: int) -> tuple[np.ndarray, ...]:
-    return tuple(a[(np.s_[:],) * dim + (i,)] for i in range(count))
+    return tuple(a[(np.s_[:],) * dim + (i, Ellipsis)] for i in range(count))
 
 
 def _stack_grads(grads: list[Tensor | None], self_shape: tuple[int, ...], dim: int) -> Tensor:

@@ -87,9 +87,10 @@ def _expand_ellipsis(entries: tuple[Any, ...], ndim: int) -> tuple[Any, ...]:
     consumed = sum(_consumed_dims(e) for e in entries)
     if consumed > ndim:
         raise IndexError(f"too many indices for tensor of dimension {ndim}")
-    if Ellipsis not in entries:
+    # Identity, not `in`: `==` on a tensor entry would compare elementwise.
+    at = next((i for i, e in enumerate(entries) if e is Ellipsis), None)
+    if at is None:
         return entries
-    at = entries.index(Ellipsis)
     return entries[:at] + (_FULL,) * (ndim - consumed) + entries[at + 1 :]
 
 

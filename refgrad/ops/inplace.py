@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from refgrad._dtypes import dtype
 from refgrad._tensor import Tensor, as_operand
 from refgrad.autograd import inplace
 from refgrad.ops.op import Op
@@ -19,16 +20,18 @@ from refgrad.ops.op import Op
 def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor:
     inplace.check_inplace(target)
     inputs = [target, *(as_operand(a) for a in args)]
-    needs_grad = op.needs_grad(inputs)
-    saved_inputs = inputs
-    if needs_grad and op.uses_saved_input(op.inputs[0], inputs):
-        # The formula needs the value being overwritten: keep a copy, as torch does.
-        saved_inputs = [target.clone(), *inputs[1:]]
+    node = None
+    if op.needs_grad(inputs):
+        saved_inputs = inputs
+        if op.uses_saved_input(op.inputs[0], inputs):
+            # The formula needs the value about to be overwritten: save a copy, as torch does.
+            saved_inputs = [target.clone(), *inputs[1:]]
+        node = op.record(inputs, attrs, saved_inputs)
     raw_outputs, result_dtype = op.compute(inputs, attrs)
-    _write(target, np.asarray(raw_outputs[0]), result_dtype.name)
+    _write(target, np.asarray(raw_outputs[0]), result_dtype)
     target._version_counter.value += 1
-    if needs_grad:
-        node = op.record(inputs, saved_inputs, [target], attrs)
+    if node is not None:
+        op.save_outputs(node, [target])
         if target._base is not None:
             inplace.rebase_history(target, node)
         else:
@@ -37,22 +40,20 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
     return target
 
 
-def _write(target: Tensor, value: np.ndarray, result_dtype: str) -> None:
+def _write(target: Tensor, value: np.ndarray, result_dtype: dtype | None) -> None:
     if value.shape != target.shape:
         broadcast = np.broadcast_shapes(value.shape, target.shape)
         raise RuntimeError(
             f"output with shape {list(target.shape)} doesn't match the broadcast shape "
             f"{list(broadcast)}"
         )
-    if value.dtype.kind == "f" and not target._dtype.is_floating_point:
+    if (
+        result_dtype is not None
+        and result_dtype.is_floating_point
+        and not target._dtype.is_floating_point
+    ):
         raise RuntimeError(
-            f"result type {_c_name(result_dtype)} can't be cast to the desired output type "
+            f"result type {result_dtype.c_name} can't be cast to the desired output type "
             f"{target._dtype.c_name}"
         )
     np.copyto(target._array, value, casting="unsafe")
-
-
-def _c_name(dtype_name: str) -> str:
-    from refgrad import _dtypes
-
-    return next(d.c_name for d in _dtypes.ALL_DTYPES if d.name == dtype_name)

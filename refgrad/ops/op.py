@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from refgrad._tensor import Tensor
 
 Formula = Callable[..., "Tensor | None"]
-# Maps the dtype the inputs promote to onto (the dtype to compute in, the result's dtype).
-DtypeRule = Callable[[dtype], tuple[dtype, dtype]]
+# Maps the dtype the inputs promote to onto (the dtype to compute in, the result's dtype);
+# a result dtype of None keeps whatever the forward produced (``to(dtype)``).
+DtypeRule = Callable[[dtype], tuple[dtype, dtype | None]]
 
 
 def same_dtype(d: dtype) -> tuple[dtype, dtype]:
@@ -54,6 +55,10 @@ def bool_result(d: dtype) -> tuple[dtype, dtype]:
 
 def long_result(d: dtype) -> tuple[dtype, dtype]:
     return d, _dtypes.int64
+
+
+def forward_dtype(d: dtype) -> tuple[dtype, None]:
+    return d, None
 
 
 def sum_dtype(d: dtype) -> tuple[dtype, dtype]:
@@ -180,11 +185,12 @@ class Op:
                 continue
             out = np.asarray(out)
             # Only the first output follows the dtype rule; others (indices) keep NumPy's.
-            if k == 0 and out.dtype != result_dtype.numpy:
+            if k == 0 and result_dtype is not None and out.dtype != result_dtype.numpy:
                 out = out.astype(result_dtype.numpy)
             outputs.append(_tensor.Tensor._from_array(out))
         if self.needs_grad(inputs):
-            node = self.record(inputs, inputs, outputs, attrs)
+            node = self.record(inputs, attrs)
+            self.save_outputs(node, outputs)
             for k, out in enumerate(outputs):
                 if out._dtype.is_floating_point:  # integer outputs (indices) have no history
                     out._grad_fn = node
@@ -193,7 +199,7 @@ class Op:
 
     def compute(
         self, inputs: Sequence[Tensor], attrs: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], dtype]:
+    ) -> tuple[tuple[Any, ...], dtype | None]:
         """The forward on arrays, after type promotion. Returns (raw outputs, result dtype)."""
         compute_dtype, result_dtype = self.dtypes(self._promote(inputs))
         arrays = [
@@ -230,43 +236,50 @@ class Op:
     def record(
         self,
         inputs: Sequence[Tensor],
-        saved_inputs: Sequence[Tensor],
-        outputs: list[Tensor],
         attrs: dict[str, Any],
+        saved_inputs: Sequence[Tensor] | None = None,
     ) -> OpNode:
-        """Make this call's node: edges to `inputs`, saving from `saved_inputs` and `outputs`.
+        """Make this call's node, with edges to `inputs`, and save what its formulas read.
 
-        The two input lists differ only for in-place ops, which save a copy of the value
-        they overwrite.
+        Inputs are saved now, before the op runs, outputs by ``save_outputs`` after: an
+        in-place op (``h.mul_(h)``) must see its inputs' versions from before it wrote.
+        In-place ops also pass `saved_inputs`, holding a copy of the value they overwrite.
         """
         assert self._node_class is not None
         differentiable = [inputs[i] for i in self._differentiable]
         node = self._node_class(tuple(gradient_edge(t) for t in differentiable))
         node._op = self
-        node._num_outputs = len(outputs)
+        node._num_outputs = len(self.outputs)
         node._input_meta = tuple((t.shape, t._dtype) for t in differentiable)
         node._context = dict(attrs)
         node._saved = {}
-        for (next_node, _), (_, params) in zip(node.next_functions, self._formulas, strict=True):
-            if next_node is not None:
-                self._save(node, params, saved_inputs, outputs)
-        return node
-
-    def _save(
-        self, node: OpNode, params: tuple[str, ...], inputs: Sequence[Tensor], outputs: list[Tensor]
-    ) -> None:
-        for param in params:
-            if param in node._saved or param in ("grad", "grads"):
-                continue
+        sources = inputs if saved_inputs is None else saved_inputs
+        for param in self._saved_params(node):
             if param in self.inputs:
-                node._saved[param] = SavedTensor(inputs[self.inputs.index(param)])
-            elif param in self.outputs:
-                k = self.outputs.index(param)
-                node._saved[param] = SavedTensor(outputs[k], output_of=(node, k))
+                node._saved[param] = SavedTensor(sources[self.inputs.index(param)])
             elif param in self.saved_attributes:
                 node._saved[param] = SavedAttribute(node._context.pop(param))
             else:
                 self._save_metadata(node, param, inputs)
+        return node
+
+    def save_outputs(self, node: OpNode, outputs: Sequence[Tensor]) -> None:
+        for param in self._saved_params(node):
+            if param in self.outputs:
+                k = self.outputs.index(param)
+                node._saved[param] = SavedTensor(outputs[k], output_of=(node, k))
+
+    def _saved_params(self, node: OpNode) -> list[str]:
+        """Parameters of the formulas that will run: those of inputs that need a gradient."""
+        params: list[str] = []
+        for (next_node, _), (_, formula_params) in zip(
+            node.next_functions, self._formulas, strict=True
+        ):
+            if next_node is not None:
+                params.extend(
+                    p for p in formula_params if p not in params and p not in ("grad", "grads")
+                )
+        return params
 
     def _save_metadata(self, node: OpNode, param: str, inputs: Sequence[Tensor]) -> None:
         """``self_shape`` / ``self_dtype``: an input's metadata, kept even after backward."""

@@ -1,0 +1,1229 @@
+"""Autograd semantics, each a small scenario run under torch and under refgrad.
+
+Read a scenario as an example of torch's behaviour; the test checks refgrad shows the same
+values, flags, grad_fn names and errors. Grouped as in the reference notes:
+leaves and requires_grad, backward and autograd.grad, accumulation, grad modes,
+detach / .data / in-place and versions, hooks, higher order.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.differential import Scenario, check
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(fn: Scenario) -> Scenario:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+def leaf(t: ModuleType, values: Any = (1.0, 2.0, 3.0), **kwargs: Any) -> Any:
+    return t.tensor(list(values), requires_grad=True, **kwargs)
+
+
+# -- leaves, requires_grad, grad_fn --------------------------------------------------------
+
+
+@scenario
+def leaf_flags(t: ModuleType) -> Any:
+    x = leaf(t)
+    c = t.tensor([1.0, 2.0])
+    return [x, c, x.is_leaf, c.is_leaf, x.grad_fn, x.grad]
+
+
+@scenario
+def op_results_require_grad_if_any_input_does(t: ModuleType) -> Any:
+    x, c = leaf(t), t.tensor([4.0, 5.0, 6.0])
+    return [x * 2, c * 2, x + c, c + x, t.cat([x, c[:2]]), x > 1, x.argmax()]
+
+
+@scenario
+def non_differentiable_points_still_have_nodes(t: ModuleType) -> Any:
+    x = leaf(t, (0.4, 1.6, -2.5))
+    outs = [x.floor(), x.sign(), x.round(), x.ceil()]
+    t.stack(outs).sum().backward()
+    return [*outs, x.grad]
+
+
+@scenario
+def conversions(t: ModuleType) -> Any:
+    x = leaf(t)
+    return [x.double(), x.float() is x, x.to(t.float32) is x, x.contiguous() is x, x.clone()]
+
+
+@scenario
+def like_factories_do_not_require_grad(t: ModuleType) -> Any:
+    x = leaf(t)
+    return [t.zeros_like(x), t.ones_like(x), x.new_ones(2), t.empty_like(x).shape]
+
+
+@scenario
+def detach_makes_a_leaf(t: ModuleType) -> Any:
+    x = leaf(t)
+    d = x.detach()
+    return [d, d.is_leaf, d.requires_grad]
+
+
+@scenario
+def retain_grad_on_non_leaf(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = x * 2
+    y.retain_grad()
+    (y * y).sum().backward()
+    return [y.grad, x.grad, y.retains_grad, x.retains_grad]
+
+
+@scenario
+def retain_grad_accumulates_into_new_objects(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = x * 2
+    y.retain_grad()
+    z = (y * y).sum()
+    z.backward(retain_graph=True)
+    first = y.grad
+    z.backward()
+    return [first, y.grad, first is y.grad]
+
+
+@scenario
+def retain_grad_on_a_slice(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = x * 2
+    v = y[1:]
+    v.retain_grad()
+    (y * y).sum().backward()
+    return v.grad
+
+
+@scenario
+def retain_grad_errors_without_grad(t: ModuleType) -> Any:
+    t.tensor([1.0]).retain_grad()
+
+
+@scenario
+def retain_grad_on_a_leaf_is_a_no_op(t: ModuleType) -> Any:
+    x = leaf(t)
+    return [x.retain_grad(), x.retains_grad]
+
+
+@scenario
+def requires_grad_false_on_non_leaf(t: ModuleType) -> Any:
+    (leaf(t) * 2).requires_grad_(False)
+
+
+@scenario
+def requires_grad_attribute_on_non_leaf(t: ModuleType) -> Any:
+    y = leaf(t) * 2
+    y.requires_grad = False
+
+
+@scenario
+def requires_grad_true_on_non_leaf_is_fine(t: ModuleType) -> Any:
+    y = leaf(t) * 2
+    return y.requires_grad_(True) is y
+
+
+@scenario
+def requires_grad_makes_a_new_leaf(t: ModuleType) -> Any:
+    c = t.tensor([1.0, 2.0]) * 2
+    return [c.requires_grad_(), c.is_leaf]
+
+
+@scenario
+def integer_tensors_cannot_require_grad_factory(t: ModuleType) -> Any:
+    t.tensor([1, 2, 3], requires_grad=True)
+
+
+@scenario
+def integer_tensors_cannot_require_grad_method(t: ModuleType) -> Any:
+    t.tensor([1, 2, 3]).requires_grad_()
+
+
+@scenario
+def integer_tensors_cannot_require_grad_attribute(t: ModuleType) -> Any:
+    t.tensor([1, 2, 3]).requires_grad = True
+
+
+@scenario
+def numpy_of_a_tensor_requiring_grad(t: ModuleType) -> Any:
+    leaf(t).numpy()
+
+
+@scenario
+def item_and_tolist(t: ModuleType) -> Any:
+    x = leaf(t)
+    return [x[0].item(), x.tolist(), float(x[1])]
+
+
+@scenario
+def grad_assignment_checks_shape(t: ModuleType) -> Any:
+    x = leaf(t, (1.0, 2.0))
+    x.grad = t.zeros(3)
+
+
+@scenario
+def grad_assignment_checks_dtype(t: ModuleType) -> Any:
+    x = leaf(t, (1.0, 2.0))
+    x.grad = t.zeros(2, dtype=t.float64)
+
+
+@scenario
+def grad_assignment_checks_type(t: ModuleType) -> Any:
+    x = leaf(t, (1.0, 2.0))
+    x.grad = [1.0, 2.0]
+
+
+@scenario
+def grad_assignment_then_accumulate(t: ModuleType) -> Any:
+    x = leaf(t)
+    external = t.ones(3)
+    x.grad = external
+    (x * 2).sum().backward()
+    return [x.grad, x.grad is external, external]
+
+
+@scenario
+def next_functions_structure(t: ModuleType) -> Any:
+    x, w, c = leaf(t), leaf(t, (4.0, 5.0, 6.0)), t.tensor([1.0, 1.0, 1.0])
+    s = (x * w + c).sum()
+    add = s.grad_fn.next_functions[0][0]
+    mul = add.next_functions[0][0]
+    return [
+        [type(n).__name__ if n is not None else None for n, _ in s.grad_fn.next_functions],
+        [type(n).__name__ if n is not None else None for n, _ in add.next_functions],
+        [type(n).__name__ for n, _ in mul.next_functions],
+        mul.next_functions[0][0].variable is x,
+        mul.next_functions[0][0].name(),
+        s.grad_fn.name(),
+    ]
+
+
+@scenario
+def accumulate_grad_node_is_shared(t: ModuleType) -> Any:
+    x = leaf(t)
+    a, b = x * 2, x * 3
+    return [
+        a.grad_fn.next_functions[0][0] is b.grad_fn.next_functions[0][0],
+        [n is not None for n, _ in (x + x).grad_fn.next_functions],
+        (x + x).grad_fn.next_functions[0][0] is (x + x).grad_fn.next_functions[1][0],
+    ]
+
+
+@scenario
+def next_functions_of_constants(t: ModuleType) -> Any:
+    x, c = leaf(t), t.tensor([1.0, 1.0, 1.0])
+    return [
+        [n is None for n, _ in (x * c).grad_fn.next_functions],
+        [n is None for n, _ in (c * x).grad_fn.next_functions],
+        [n is None for n, _ in (x * 2).grad_fn.next_functions],
+        [n is None for n, _ in (2 - x).grad_fn.next_functions],
+        [n is None for n, _ in t.cat([x, c, x]).grad_fn.next_functions],
+    ]
+
+
+@scenario
+def output_nr_of_unbind(t: ModuleType) -> Any:
+    x = leaf(t)
+    return [p.output_nr for p in x.unbind()]
+
+
+# -- backward ------------------------------------------------------------------------------
+
+
+@scenario
+def implicit_gradient_needs_a_scalar(t: ModuleType) -> Any:
+    (leaf(t) * 2).backward()
+
+
+@scenario
+def one_element_outputs_are_scalars_enough(t: ModuleType) -> Any:
+    x = leaf(t, (3.0,))
+    (x * 2).backward()
+    y = t.tensor([[2.0]], requires_grad=True)
+    (y * 3).backward()
+    return [x.grad, y.grad]
+
+
+@scenario
+def gradient_shape_mismatch(t: ModuleType) -> Any:
+    (leaf(t) * 2).backward(t.ones(2))
+
+
+@scenario
+def gradient_shape_is_not_broadcast(t: ModuleType) -> Any:
+    (leaf(t) * 2).backward(t.ones(1, 3))
+
+
+@scenario
+def scalar_gradient_for_vector_output(t: ModuleType) -> Any:
+    (leaf(t) * 2).backward(t.tensor(1.0))
+
+
+@scenario
+def gradient_of_other_dtype_is_accepted(t: ModuleType) -> Any:
+    x = leaf(t)
+    (x * 2).backward(t.ones(3, dtype=t.float64))
+    return x.grad
+
+
+@scenario
+def gradient_as_list_of_floats(t: ModuleType) -> Any:
+    (leaf(t) * 2).backward([1.0, 1.0, 1.0])
+
+
+@scenario
+def gradient_as_python_float(t: ModuleType) -> Any:
+    (leaf(t) * 2).sum().backward(2.0)
+
+
+@scenario
+def backward_on_a_constant(t: ModuleType) -> Any:
+    t.tensor([1.0, 2.0]).sum().backward()
+
+
+@scenario
+def backward_on_something_detached(t: ModuleType) -> Any:
+    (leaf(t) * 2).sum().detach().backward()
+
+
+@scenario
+def backward_on_a_leaf_accumulates(t: ModuleType) -> Any:
+    s = t.tensor(3.0, requires_grad=True)
+    s.backward()
+    first = s.grad.clone()
+    s.backward()
+    return [first, s.grad]
+
+
+@scenario
+def backward_through_a_select(t: ModuleType) -> Any:
+    x = leaf(t)
+    x[1].backward()
+    return x.grad
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "x + w",
+        "x - 1",
+        "-x",
+        "x.sum()",
+        "x.mean()",
+        "x.view(3)",
+        "x.t()",
+        "x.unsqueeze(0)",
+        "x.expand(2, 3)",
+        "x.clone()",
+        "x[0]",
+        "x[0:1]",
+        "torch.cat([x, w])",
+        "torch.stack([x, w])",
+        "x * 2",
+        "x * w",
+        "x / 2",
+        "x ** 2",
+        "2 ** x",
+        "x.exp()",
+        "x.log()",
+        "x.relu()",
+        "x.abs()",
+        "x[[0]]",
+        "torch.where(x > 1, x, w)",
+        "x.clamp(0, 2)",
+        "x.max()",
+        "x.amax()",
+        "x.softmax(0)",
+        "x.log_softmax(0)",
+        "x.sigmoid()",
+        "x.tanh()",
+        "x.sqrt()",
+        "x.sin()",
+        "x.reshape(3, 1) @ w.reshape(1, 3)",
+    ],
+)
+def test_second_backward_fails_only_if_something_was_saved(expression: str) -> None:
+    def second_backward(t: ModuleType) -> Any:
+        x, w = leaf(t), leaf(t, (4.0, 5.0, 6.0))
+        y = eval(expression, {"torch": t, "x": x, "w": w}).sum()
+        y.backward()
+        y.backward()
+        return [x.grad, w.grad]
+
+    check(second_backward)
+
+
+@scenario
+def retain_graph_allows_a_second_backward(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    return x.grad
+
+
+@scenario
+def retain_graph_only_lasts_one_call(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    y.backward()
+
+
+@scenario
+def shared_subgraph_is_freed_by_the_first_backward(t: ModuleType) -> Any:
+    x = leaf(t)
+    h = x * x
+    h.sum().backward()
+    (h * 2).sum().backward()
+
+
+@scenario
+def saved_tensor_access_after_free(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = x * x
+    y.sum().backward()
+    return y.grad_fn._saved_self
+
+
+@scenario
+def create_graph_gives_differentiable_grads(t: ModuleType) -> Any:
+    x = leaf(t)
+    (x**3).sum().backward(create_graph=True)
+    g = x.grad
+    x.grad = None
+    g.sum().backward()
+    return [g, x.grad]
+
+
+@scenario
+def autograd_grad_returns_a_tuple_and_leaves_grad_alone(t: ModuleType) -> Any:
+    x = leaf(t)
+    result = t.autograd.grad((x * x).sum(), x)
+    return [type(result).__name__, result, x.grad]
+
+
+@scenario
+def autograd_grad_unused_input(t: ModuleType) -> Any:
+    x, w = leaf(t), leaf(t)
+    t.autograd.grad((x * 2).sum(), [x, w])
+
+
+@scenario
+def autograd_grad_allow_unused(t: ModuleType) -> Any:
+    x, w = leaf(t), leaf(t)
+    return t.autograd.grad((x * 2).sum(), [x, w], allow_unused=True)
+
+
+@scenario
+def autograd_grad_materialize_grads(t: ModuleType) -> Any:
+    x, w = leaf(t), leaf(t)
+    return t.autograd.grad((x * 2).sum(), [x, w], materialize_grads=True)
+
+
+@scenario
+def autograd_grad_input_without_grad(t: ModuleType) -> Any:
+    x = leaf(t)
+    t.autograd.grad((x * 2).sum(), [t.ones(3)])
+
+
+@scenario
+def autograd_grad_empty_inputs(t: ModuleType) -> Any:
+    x = leaf(t)
+    t.autograd.grad((x * 2).sum(), [])
+
+
+@scenario
+def autograd_grad_empty_outputs(t: ModuleType) -> Any:
+    t.autograd.grad([], leaf(t))
+
+
+@scenario
+def autograd_grad_of_an_output_wrt_itself(t: ModuleType) -> Any:
+    y = (leaf(t) * 2).sum()
+    return t.autograd.grad(y, y)
+
+
+@scenario
+def autograd_grad_wrt_non_leaf(t: ModuleType) -> Any:
+    x = leaf(t)
+    h = x * 2
+    return t.autograd.grad((h * h).sum(), h)
+
+
+@scenario
+def autograd_grad_of_several_outputs(t: ModuleType) -> Any:
+    x = leaf(t)
+    y1, y2 = (x * 2).sum(), (x * x).sum()
+    plain = t.autograd.grad([y1, y2], x, retain_graph=True)
+    weighted = t.autograd.grad([y1, y2], x, grad_outputs=[t.tensor(1.0), t.tensor(10.0)])
+    return [plain, weighted]
+
+
+@scenario
+def autograd_grad_same_input_twice(t: ModuleType) -> Any:
+    x = leaf(t)
+    return t.autograd.grad((x * x).sum(), [x, x])
+
+
+@scenario
+def autograd_grad_create_graph(t: ModuleType) -> Any:
+    x = leaf(t)
+    (gx,) = t.autograd.grad((x**3).sum(), x, create_graph=True)
+    (ggx,) = t.autograd.grad(gx.sum(), x)
+    return [gx, ggx]
+
+
+@scenario
+def autograd_backward_of_several_roots(t: ModuleType) -> Any:
+    x = leaf(t)
+    t.autograd.backward([(x * 2).sum(), (x * x).sum()])
+    return x.grad
+
+
+@scenario
+def backward_with_inputs_only_fills_those(t: ModuleType) -> Any:
+    x, w = leaf(t), leaf(t, (4.0, 5.0, 6.0))
+    (x * w).sum().backward(inputs=[x])
+    return [x.grad, w.grad]
+
+
+@scenario
+def backward_with_inputs_empty(t: ModuleType) -> Any:
+    (leaf(t) * 2).sum().backward(inputs=[])
+
+
+@scenario
+def backward_with_inputs_non_leaf(t: ModuleType) -> Any:
+    x = leaf(t)
+    h = x * 2
+    (h * h).sum().backward(inputs=[h])
+    return [h.grad, x.grad]
+
+
+@scenario
+def backward_with_inputs_not_requiring_grad(t: ModuleType) -> Any:
+    x = leaf(t)
+    (x * 2).sum().backward(inputs=[t.ones(3)])
+
+
+@scenario
+def backward_with_unused_input(t: ModuleType) -> Any:
+    x, w = leaf(t), leaf(t)
+    (x * 2).sum().backward(inputs=[w])
+    return [x.grad, w.grad]
+
+
+@scenario
+def unreached_leaf_keeps_none_but_zero_path_gives_zeros(t: ModuleType) -> Any:
+    x, w = leaf(t), leaf(t)
+    (x * 0).sum().backward()
+    return [x.grad, w.grad]
+
+
+# -- accumulation ----------------------------------------------------------------------------
+
+
+@scenario
+def grads_accumulate_across_graphs_in_place(t: ModuleType) -> Any:
+    x = leaf(t)
+    (x * 2).sum().backward()
+    first = x.grad
+    (x * 3).sum().backward()
+    return [first, x.grad, first is x.grad]
+
+
+@scenario
+def zeroing_grads_keeps_the_object(t: ModuleType) -> Any:
+    x = leaf(t)
+    (x * 2).sum().backward()
+    g = x.grad
+    x.grad.zero_()
+    (x * 3).sum().backward()
+    g2 = x.grad
+    x.grad.data.zero_()
+    (x * 4).sum().backward()
+    return [g is x.grad, g2 is x.grad, x.grad]
+
+
+@scenario
+def setting_grad_to_none_makes_a_new_object(t: ModuleType) -> Any:
+    x = leaf(t)
+    (x * 2).sum().backward()
+    g = x.grad
+    x.grad = None
+    (x * 3).sum().backward()
+    return [g is x.grad, g, x.grad]
+
+
+@scenario
+def grad_never_aliases_the_gradient_argument(t: ModuleType) -> Any:
+    x = leaf(t)
+    gradient = t.ones(3)
+    x.backward(gradient)
+    gradient.mul_(5)
+    return x.grad
+
+
+@scenario
+def accumulation_under_create_graph_is_not_in_place(t: ModuleType) -> Any:
+    x = leaf(t)
+    (x * x).sum().backward()
+    g = x.grad
+    (x * x).sum().backward(create_graph=True)
+    return [g is x.grad, x.grad]
+
+
+@scenario
+def a_leaf_used_several_times(t: ModuleType) -> Any:
+    x = leaf(t)
+    (x * x + x).sum().backward()
+    return x.grad
+
+
+@scenario
+def repeated_indices_accumulate(t: ModuleType) -> Any:
+    x = leaf(t)
+    x[[0, 0, 2]].sum().backward()
+    return x.grad
+
+
+@scenario
+def grad_attributes(t: ModuleType) -> Any:
+    x = leaf(t, dtype=t.float64)
+    (x * 2).sum().backward()
+    return [x.grad, x.grad.requires_grad, x.grad.is_leaf, x.grad.grad_fn]
+
+
+@scenario
+def broadcasting_reduces_gradients(t: ModuleType) -> Any:
+    a = t.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = t.tensor([[1.0], [2.0]], requires_grad=True)
+    s = t.tensor([[1.0, 1.0, 1.0]], requires_grad=True)
+    z = t.tensor(2.0, requires_grad=True)
+    (a * b + s * z).sum().backward()
+    return [a.grad, b.grad, s.grad, z.grad]
+
+
+@scenario
+def mixed_precision_grads_keep_leaf_dtypes(t: ModuleType) -> Any:
+    x32 = leaf(t)
+    x64 = leaf(t, dtype=t.float64)
+    y = x32 * x64
+    y.sum().backward()
+    z = leaf(t)
+    z.double().mul(3).sum().backward()
+    return [y, x32.grad, x64.grad, z.grad]
+
+
+@scenario
+def promotion_rules(t: ModuleType) -> Any:
+    x = leaf(t)
+    return [
+        x * t.tensor([1, 2, 3]),
+        x * t.tensor(2.0, dtype=t.float64),
+        x * 2.5,
+        t.tensor([1, 2]) / t.tensor([2, 2]),
+        t.tensor([True, False]) + 1,
+        t.tensor([1, 2], dtype=t.int32) * 2,
+        t.tensor([1, 2]) * 2.5,
+    ]
+
+
+# -- grad modes -------------------------------------------------------------------------------
+
+
+@scenario
+def no_grad_outputs_are_leaves(t: ModuleType) -> Any:
+    x = leaf(t)
+    with t.no_grad():
+        y = x * 2
+        enabled = t.is_grad_enabled()
+    return [y, enabled, t.is_grad_enabled()]
+
+
+@scenario
+def enable_grad_inside_no_grad(t: ModuleType) -> Any:
+    x = leaf(t)
+    with t.no_grad():
+        with t.enable_grad():
+            y = x * 2
+            inner = t.is_grad_enabled()
+        after = t.is_grad_enabled()
+    return [y, inner, after]
+
+
+@scenario
+def grad_mode_restored_after_exception(t: ModuleType) -> Any:
+    try:
+        with t.no_grad():
+            raise ValueError("boom")
+    except ValueError:
+        pass
+    return t.is_grad_enabled()
+
+
+@scenario
+def factories_can_require_grad_in_no_grad(t: ModuleType) -> Any:
+    with t.no_grad():
+        a = t.ones(2, requires_grad=True)
+        b = t.zeros(2).requires_grad_()
+    return [a, b]
+
+
+@scenario
+def sgd_step_in_no_grad(t: ModuleType) -> Any:
+    x = leaf(t)
+    (x * x).sum().backward()
+    with t.no_grad():
+        x -= 0.1 * x.grad
+    x.grad = None
+    (x * x).sum().backward()
+    return [x, x.grad, x.is_leaf, x._version]
+
+
+@scenario
+def in_place_in_no_grad_still_bumps_the_version(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = x * x
+    with t.no_grad():
+        x.mul_(2)
+    y.sum().backward()
+
+
+@scenario
+def no_grad_as_decorator(t: ModuleType) -> Any:
+    x = leaf(t)
+
+    @t.no_grad()
+    def with_parens() -> Any:
+        return x * 2, t.is_grad_enabled()
+
+    @t.no_grad
+    def without_parens() -> Any:
+        return x * 2, t.is_grad_enabled()
+
+    return [with_parens(), without_parens(), t.is_grad_enabled()]
+
+
+@scenario
+def set_grad_enabled_forms(t: ModuleType) -> Any:
+    x = leaf(t)
+    with t.set_grad_enabled(False):
+        a = x * 2
+        with t.set_grad_enabled(True):
+            b = x * 2
+    t.set_grad_enabled(False)
+    c = x * 2
+    t.set_grad_enabled(True)
+    return [a, b, c, t.is_grad_enabled()]
+
+
+@scenario
+def backward_inside_no_grad_works(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = (x * x).sum()
+    with t.no_grad():
+        y.backward()
+    return x.grad
+
+
+@scenario
+def views_made_in_no_grad(t: ModuleType) -> Any:
+    x = leaf(t)
+    with t.no_grad():
+        v = x[0:2]
+        u = x * 1
+    out = (v * 2).sum()
+    return [
+        v,
+        v.requires_grad,
+        v.is_leaf,
+        u,
+        out,
+        [n is None for n, _ in (v * 2).grad_fn.next_functions],
+    ]
+
+
+@scenario
+def in_place_on_a_no_grad_view(t: ModuleType) -> Any:
+    h = leaf(t) * 1
+    with t.no_grad():
+        v = h[0:2]
+    v.mul_(2)
+
+
+@scenario
+def inference_mode_outputs(t: ModuleType) -> Any:
+    x = leaf(t)
+    with t.inference_mode():
+        y = x * 2
+        state = (t.is_grad_enabled(), t.is_inference_mode_enabled())
+    return [y, state, t.is_inference_mode_enabled()]
+
+
+# -- detach, .data, in place, versions ----------------------------------------------------
+
+
+@scenario
+def data_mutation_is_invisible_to_autograd(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = 2 * x
+    x.data *= 100
+    y.sum().backward()
+    return [x, x.grad, x._version]
+
+
+@scenario
+def data_mutation_of_a_saved_tensor_is_silent(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = (x * x).sum()
+    x.data.mul_(10)
+    y.backward()
+    return x.grad
+
+
+@scenario
+def data_shares_memory_but_not_the_version(t: ModuleType) -> Any:
+    x = leaf(t)
+    d = x.data
+    d.add_(1)
+    return [x, d._version, x._version, d.is_leaf, d.requires_grad, x.data is x.data]
+
+
+@scenario
+def data_assignment_replaces_contents(t: ModuleType) -> Any:
+    x = leaf(t)
+    x.data = t.tensor([5.0, 6.0, 7.0])
+    return [x, x.requires_grad]
+
+
+@scenario
+def detach_shares_the_version_counter(t: ModuleType) -> Any:
+    x = leaf(t)
+    x.detach().add_(1)
+    return [x, x._version]
+
+
+@scenario
+def detach_mutation_of_a_saved_tensor_is_caught(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = (x * x).sum()
+    x.detach().mul_(10)
+    y.backward()
+
+
+@scenario
+def detach_mutation_of_an_unsaved_tensor_is_fine(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = 2 * x
+    x.detach().mul_(100)
+    y.sum().backward()
+    return x.grad
+
+
+@scenario
+def detach_mutation_of_a_saved_output(t: ModuleType) -> Any:
+    e = leaf(t).exp()
+    e.detach().zero_()
+    e.sum().backward()
+
+
+@pytest.mark.parametrize("statement", ["x.add_(1)", "x += 1", "x.zero_()", "x.copy_(x.detach())"])
+def test_in_place_on_a_leaf_requiring_grad(statement: str) -> None:
+    def in_place(t: ModuleType) -> Any:
+        x = leaf(t)
+        exec(statement, {"x": x})
+
+    check(in_place)
+
+
+@pytest.mark.parametrize("statement", ["x[0] = 5.", "x[0].mul_(2)", "x.view(3).add_(1)"])
+def test_in_place_on_a_view_of_a_leaf(statement: str) -> None:
+    def in_place(t: ModuleType) -> Any:
+        x = leaf(t)
+        exec(statement, {"x": x})
+
+    check(in_place)
+
+
+@scenario
+def in_place_after_requires_grad_false(t: ModuleType) -> Any:
+    x = leaf(t)
+    x.requires_grad_(False)
+    x.add_(1)
+    return x
+
+
+@scenario
+def in_place_on_unsaved_non_leaf(t: ModuleType) -> Any:
+    x = leaf(t)
+    h = x * 1
+    h.add_(1).mul_(3)
+    h.sum().backward()
+    return [h, x.grad, h._version]
+
+
+@pytest.mark.parametrize("mutation", ["h.add_(1)", "h += 1", "h.zero_()", "h[0] = 9."])
+@pytest.mark.parametrize("use", ["h * h", "h.sin()"])
+def test_in_place_on_a_saved_input(mutation: str, use: str) -> None:
+    def in_place(t: ModuleType) -> Any:
+        h = leaf(t) * 1
+        y = eval(use, {"h": h})
+        exec(mutation, {"h": h})
+        y.sum().backward()
+
+    check(in_place)
+
+
+@pytest.mark.parametrize("op", ["exp", "sigmoid", "relu", "tanh", "sqrt"])
+def test_in_place_on_a_saved_output(op: str) -> None:
+    def in_place(t: ModuleType) -> Any:
+        y = getattr(leaf(t) * 1, op)()
+        y.add_(1)
+        y.sum().backward()
+
+    check(in_place)
+
+
+@scenario
+def in_place_op_replaces_grad_fn(t: ModuleType) -> Any:
+    x = leaf(t)
+    names = []
+    for op in ["relu_", "sigmoid_", "exp_", "zero_"]:
+        h = x * 1
+        getattr(h, op)()
+        names.append(h)
+    h = x * 1
+    h.add_(1)
+    h.mul_(2)
+    return [names, h]
+
+
+@scenario
+def in_place_twice_on_a_saved_result(t: ModuleType) -> Any:
+    h = leaf(t) * 1
+    h.sigmoid_()
+    h.mul_(2)
+    h.sum().backward()
+
+
+@scenario
+def in_place_with_another_grad_input(t: ModuleType) -> Any:
+    x, w = leaf(t), leaf(t, (5.0, 6.0, 7.0))
+    h = x * 1
+    h.mul_(w)
+    h.sum().backward()
+    return [h, x.grad, w.grad]
+
+
+@scenario
+def in_place_into_a_plain_tensor(t: ModuleType) -> Any:
+    x = leaf(t)
+    a = t.zeros(3)
+    a.add_(x)
+    a.sum().backward()
+    return [a, x.grad, [n is None for n, _ in a.grad_fn.next_functions]]
+
+
+@scenario
+def setitem_into_a_plain_tensor(t: ModuleType) -> Any:
+    x = leaf(t)
+    a = t.zeros(2, 3)
+    a[0] = x
+    (a * 2).sum().backward()
+    return [a, x.grad, [n is None for n, _ in a.grad_fn.next_functions], a.grad_fn.name()]
+
+
+@scenario
+def setitem_variants(t: ModuleType) -> Any:
+    x = leaf(t)
+    h1 = x * 1
+    h1[0] = 5.0
+    h2 = x * 1
+    h2[:] = t.ones(3)
+    h3 = x * 1
+    h3[[0, 1]] = 2.0
+    h4 = x * 1
+    h4[h4 > 2] = 0.0
+    (h1 + h2 + h3 + h4).sum().backward()
+    return [h1, h2, h3, h4, x.grad]
+
+
+@scenario
+def numerically_no_op_in_place_still_counts(t: ModuleType) -> Any:
+    h = leaf(t) * 1
+    y = h * h
+    h.add_(0)
+    y.sum().backward()
+
+
+@scenario
+def view_mutation_bumps_the_shared_version(t: ModuleType) -> Any:
+    h = leaf(t) * 1
+    y = h * h
+    h.view(3).add_(1)
+    y.sum().backward()
+
+
+@scenario
+def base_mutation_after_saving_a_view(t: ModuleType) -> Any:
+    h = leaf(t) * 1
+    v = h[0:2]
+    y = v * v
+    h.mul_(2)
+    return [v, y]
+
+
+@scenario
+def base_mutation_after_saving_a_view_then_backward(t: ModuleType) -> Any:
+    h = leaf(t) * 1
+    v = h[0:2]
+    y = v * v
+    h.mul_(2)
+    y.sum().backward()
+
+
+@scenario
+def view_of_non_leaf_modified_in_place(t: ModuleType) -> Any:
+    x = leaf(t, ((1.0, 2.0), (3.0, 4.0)))
+    y = x * 1
+    z = y[0]
+    z.mul_(10)
+    (y * 2).sum().backward()
+    return [y, z, x.grad]
+
+
+@scenario
+def in_place_on_self_saved(t: ModuleType) -> Any:
+    h = leaf(t) * 1
+    h.mul_(h)
+    h.sum().backward()
+
+
+@scenario
+def versions_count_in_place_ops(t: ModuleType) -> Any:
+    x = t.zeros(3)
+    versions = [x._version]
+    x.add_(1)
+    versions.append(x._version)
+    x[0] = 5.0
+    versions.append(x._version)
+    x[:] = 1.0
+    versions.append(x._version)
+    x += 1
+    versions.append(x._version)
+    v = x.view(3)
+    v.mul_(2)
+    versions.append((x._version, v._version))
+    return versions
+
+
+@scenario
+def detach_in_place(t: ModuleType) -> Any:
+    x = leaf(t)
+    h = x * 2
+    same = h.detach_() is h
+    x.detach_()
+    return [same, h, x]
+
+
+@scenario
+def detach_in_place_on_a_view(t: ModuleType) -> Any:
+    leaf(t).view(3).detach_()
+
+
+@scenario
+def detached_then_requires_grad(t: ModuleType) -> Any:
+    x = leaf(t)
+    d = x.detach().requires_grad_()
+    (d * 3).sum().backward()
+    return [d.grad, x.grad]
+
+
+# -- hooks ------------------------------------------------------------------------------------
+
+
+@scenario
+def hook_order(t: ModuleType) -> Any:
+    calls: list[Any] = []
+    x = leaf(t)
+    y = x * 2
+    z = (y * y).sum()
+    z.register_hook(lambda g: calls.append(("z", g.tolist())))
+    y.register_hook(lambda g: calls.append(("y1", g.tolist())))
+    y.register_hook(lambda g: calls.append(("y2", g.tolist())))
+    x.register_hook(lambda g: calls.append(("x1", g.tolist())))
+    x.register_hook(lambda g: calls.append(("x2", g.tolist())))
+    z.backward()
+    return calls
+
+
+@scenario
+def hooks_replace_gradients(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = x * 2
+    seen = []
+    y.register_hook(lambda g: g * 100)
+    y.register_hook(lambda g: seen.append(g.tolist()))
+    x.register_hook(lambda g: g * 10)
+    y.sum().backward()
+    return [seen, x.grad]
+
+
+@scenario
+def leaf_hook_sees_the_incoming_gradient(t: ModuleType) -> Any:
+    x = leaf(t)
+    seen: list[Any] = []
+    x.register_hook(
+        lambda g: seen.append((g.tolist(), None if x.grad is None else x.grad.tolist()))
+    )
+    (x * 2).sum().backward()
+    (x * 3).sum().backward()
+    return seen
+
+
+@scenario
+def hook_on_a_tensor_used_twice_runs_once(t: ModuleType) -> Any:
+    x = leaf(t)
+    h = x * 1
+    seen: list[Any] = []
+    h.register_hook(lambda g: seen.append(g.tolist()))
+    x.register_hook(lambda g: seen.append(g.tolist()))
+    (h * 2 + h * 3 + x).sum().backward()
+    return seen
+
+
+@scenario
+def post_accumulate_grad_hook(t: ModuleType) -> Any:
+    x = leaf(t, (1.0, 2.0))
+    seen: list[Any] = []
+    x.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.tolist()))
+    (x * 2).sum().backward()
+    (x * 2).sum().backward()
+    return seen
+
+
+@scenario
+def hook_on_a_tensor_without_grad(t: ModuleType) -> Any:
+    t.ones(2).register_hook(lambda g: g)
+
+
+@scenario
+def hook_changing_the_shape(t: ModuleType) -> Any:
+    x = leaf(t)
+    x.register_hook(lambda g: g.sum())
+    (x * 2).sum().backward()
+
+
+@scenario
+def hook_changing_the_dtype(t: ModuleType) -> Any:
+    x = leaf(t)
+    x.register_hook(lambda g: g.double())
+    (x * 2).sum().backward()
+
+
+@scenario
+def hook_returning_a_non_tensor(t: ModuleType) -> Any:
+    x = leaf(t)
+    x.register_hook(lambda g: 1)
+    (x * 2).sum().backward()
+
+
+@scenario
+def hook_removed_by_its_handle(t: ModuleType) -> Any:
+    x = leaf(t)
+    handle = x.register_hook(lambda g: g * 10)
+    handle.remove()
+    (x * 2).sum().backward()
+    return x.grad
+
+
+@scenario
+def retain_grad_sees_the_hooked_value(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = x * 2
+    y.retain_grad()
+    y.register_hook(lambda g: g * 100)
+    y.sum().backward()
+    return [y.grad, x.grad]
+
+
+@scenario
+def exceptions_in_hooks_propagate(t: ModuleType) -> Any:
+    x = leaf(t)
+
+    def boom(g: Any) -> Any:
+        raise ValueError("boom")
+
+    x.register_hook(boom)
+    (x * 2).sum().backward()
+
+
+@scenario
+def hooks_run_under_autograd_grad(t: ModuleType) -> Any:
+    x = leaf(t)
+    y = x * 2
+    y.register_hook(lambda g: g * 10)
+    x.register_hook(lambda g: g + 1)
+    return t.autograd.grad(y.sum(), x)
+
+
+@scenario
+def node_hooks(t: ModuleType) -> Any:
+    x = leaf(t, (1.0, 2.0))
+    y = x * 2
+    seen: list[Any] = []
+    y.grad_fn.register_prehook(lambda go: seen.append([g.tolist() for g in go]))
+    y.grad_fn.register_hook(
+        lambda gi, go: seen.append(
+            [[None if g is None else g.tolist() for g in gi], [g.tolist() for g in go]]
+        )
+    )
+    y.sum().backward()
+    return seen
+
+
+# -- higher order -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "x * x",
+        "x ** 3",
+        "x.exp()",
+        "x.sin()",
+        "x.tanh()",
+        "x.sigmoid()",
+        "x.log()",
+        "x.sqrt()",
+        "1 / x",
+        "x.softmax(0)",
+        "(x * x).mean()",
+        "x.prod()",
+        "x.norm()",
+        "(x @ x)",
+    ],
+)
+def test_second_derivatives(expression: str) -> None:
+    def second_derivative(t: ModuleType) -> Any:
+        x = leaf(t, (0.5, 1.5, 2.5), dtype=t.float64)
+        y = eval(expression, {"x": x}).sum()
+        (gx,) = t.autograd.grad(y, x, create_graph=True)
+        (ggx,) = t.autograd.grad(gx.sum(), x, allow_unused=True, materialize_grads=True)
+        return [gx.detach(), ggx.detach()]
+
+    check(second_derivative)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario(name: str) -> None:
+    check(SCENARIOS[name])
