@@ -134,7 +134,7 @@ class Finding:
         """(check, step kind, op): equal for findings that look like the same bug."""
         step = self.program.steps[self.step_index] if self.step_index < len(
             self.program.steps) else None
-        return (self.check, "end" if step is None else step.kind, _step_op(step))
+        return (self.check, _step_kind(step), _step_op(step))
 
     def explained_by(self, known: Finding) -> bool:
         """Whether `known` likely explains this finding: same signature, and this program
@@ -161,6 +161,13 @@ class Finding:
     def from_data(cls, data: dict[str, Any]) -> Finding:
         values = {f.name: data[f.name] for f in fields(cls) if f.name != "program"}
         return cls(**values, program=Program.from_data(data["program"]))
+
+
+def _step_kind(step: Step | None) -> str:
+    if step is None:
+        return "end"
+    # A wrong derivative shows the same through backward() and autograd.grad().
+    return "gradient" if isinstance(step, Backward | AutogradGrad) else step.kind
 
 
 def _step_op(step: Step | None) -> str:

@@ -159,7 +159,7 @@ class ProgramBuilder:
         if requires_grad is None:
             requires_grad = self.config.leaves_require_grad
         if requires_grad is None:
-            requires_grad = self.boolean()
+            requires_grad = not self.boolean()  # shrinks to True, the common case
         name = self.new_name()
         self.steps.append(MakeLeaf(name, Values(shape, values, _as_dtype(dtype)), requires_grad))
         self.leaves.add(name)
@@ -233,7 +233,9 @@ class ProgramBuilder:
     # ----------------------------------------------------------------- picking tensors
 
     def pick(self, candidates: Sequence[Operand]) -> Operand:
-        return candidates[self.integer(0, len(candidates) - 1)]
+        """One of `candidates`, shrinking to the most recent: deleting earlier steps then
+        keeps the pick (roots and hook targets are usually the latest results)."""
+        return candidates[-1 - self.integer(0, len(candidates) - 1)]
 
     def tracked(self) -> list[Operand]:
         """Float tensors expected to require grad (candidates for roots, hooks, ...)."""
@@ -403,8 +405,8 @@ def op_action(b: ProgramBuilder) -> None:
 
 
 def backward_action(b: ProgramBuilder) -> None:
-    # Mostly retaining: freeing graphs is the retain_graph behaviour's subject.
-    b.backward(retain_graph=b.choice((True, None)))
+    # Always retaining: freeing graphs is the retain_graph behaviour's subject.
+    b.backward(retain_graph=True)
 
 
 def reset_grad_action(b: ProgramBuilder) -> None:
@@ -630,7 +632,11 @@ def programs(behaviour: str | Behaviour,
     def build(draw: Callable[[st.SearchStrategy[Any]], Any]) -> Program:
         builder = ProgramBuilder(draw, build_config)
         builder.leaf()
-        for _ in range(builder.integer(spec.min_body, spec.max_body)):
+        for count in range(spec.max_body):
+            # A "go on?" draw before each step (like st.lists): shrinking deletes a step by
+            # deleting its choices, with no count elsewhere to keep in sync.
+            if count >= spec.min_body and builder.integer(0, 3) == 0:
+                break
             builder.choice(spec.menu)(builder)
         if spec.finale is not None:
             spec.finale(builder)

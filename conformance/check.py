@@ -1,0 +1,246 @@
+"""The driver: for each behaviour, let hypothesis search for programs where the engine
+and the oracle differ, shrink each discrepancy to a minimal program, and count what was
+checked.
+
+Finding several distinct bugs: a search round stops at the first *new* discrepancy
+(the test raises, so hypothesis shrinks it); the minimal finding joins the known ones,
+and the next round (another seed) ignores discrepancies a known finding explains (same
+check at the same kind of step and op, in a program exercising the known program's ops).
+Rounds stop at the profile's cap, when a search finds nothing new, or when shrinking
+lands on an already-known finding. Known findings carry over from one behaviour to the
+next, so one bug is reported once, under the first behaviour that shows it.
+
+Counting: programs are counted while hypothesis generates, not while it shrinks.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis.errors import Flaky
+from hypothesis.strategies import SearchStrategy
+
+from conformance.compare import Comparison, Finding, compare_traces
+from conformance.engines import Engine, load_engine
+from conformance.program import Program
+from conformance.run import run_program
+from conformance.strategies import BEHAVIOURS, programs
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How hard to search: examples per behaviour and distinct findings per behaviour."""
+
+    name: str
+    max_examples: int
+    max_findings: int
+
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (
+    Profile("quick", max_examples=60, max_findings=2),
+    Profile("ci", max_examples=400, max_findings=3),
+    Profile("thorough", max_examples=4000, max_findings=6),
+)}
+
+
+def register_hypothesis_profiles() -> None:
+    """The kit's profiles as hypothesis settings profiles (used by the property tests)."""
+    for profile in PROFILES.values():
+        settings.register_profile(
+            profile.name, max_examples=profile.max_examples, deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                   HealthCheck.filter_too_much])
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    spec: str
+    name: str
+    version: str
+    capabilities: tuple[str, ...]
+
+    @staticmethod
+    def of(spec: str, engine: Engine) -> EngineInfo:
+        return EngineInfo(spec, engine.name, engine.version, tuple(sorted(engine.capabilities)))
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Programs checked, by outcome (for one behaviour, or one behaviour and op)."""
+
+    programs: int = 0
+    not_applicable: int = 0
+    ambiguous: int = 0
+    findings: int = 0
+
+
+@dataclass(frozen=True)
+class BehaviourResult:
+    behaviour: str
+    total: Tally
+    per_op: tuple[tuple[str, Tally], ...]
+    findings: tuple[Finding, ...]
+    not_applicable_reasons: tuple[tuple[str, int], ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    engine: EngineInfo
+    oracle: EngineInfo
+    profile: str
+    seed: int
+    max_examples: int
+    behaviours: tuple[BehaviourResult, ...]
+    seconds: float = 0.0
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(f for b in self.behaviours for f in b.findings)
+
+    @property
+    def programs(self) -> int:
+        return sum(b.total.programs for b in self.behaviours)
+
+
+def check_program(program: Program, engine: Engine, oracle: Engine,
+                  behaviour: str = "unspecified") -> Comparison:
+    """Run a program on both engines and compare."""
+    return compare_traces(program, run_program(program, engine), run_program(program, oracle),
+                          behaviour=behaviour)
+
+
+class _NewFinding(Exception):
+    """Raised inside the hypothesis test so that hypothesis shrinks the program."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        super().__init__(findings[0].check)
+        self.findings = tuple(findings)
+
+
+@dataclass
+class _Counts:
+    total: Counter[str] = field(default_factory=Counter)
+    per_op: dict[str, Counter[str]] = field(default_factory=dict)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, program: Program, comparison: Comparison) -> None:
+        kinds = ["programs"]
+        if comparison.not_applicable:
+            kinds.append("not_applicable")
+            self.reasons[comparison.not_applicable] += 1
+        if comparison.ambiguous:
+            kinds.append("ambiguous")
+        for op in program.ops() or ("(no op)",):
+            self.per_op.setdefault(op, Counter()).update(kinds)
+        self.total.update(kinds)
+
+
+def _tally(counter: Counter[str], findings: int = 0) -> Tally:
+    return Tally(counter["programs"], counter["not_applicable"], counter["ambiguous"], findings)
+
+
+class _SearchRound:
+    """One hypothesis search: counts programs while generating, raises on a new finding."""
+
+    def __init__(self, behaviour: str, engine: Engine, oracle: Engine,
+                 known: Sequence[Finding], counts: _Counts) -> None:
+        self.behaviour, self.engine, self.oracle = behaviour, engine, oracle
+        self.known, self.counts = known, counts
+        self.first: tuple[Finding, ...] = ()  # set when hypothesis stops generating
+
+    def probe(self, program: Program) -> None:
+        comparison = check_program(program, self.engine, self.oracle, self.behaviour)
+        new = [f for f in comparison.findings
+               if not any(f.explained_by(k) for k in self.known)]
+        if not self.first:
+            self.counts.add(program, comparison)
+        if new:
+            self.first = self.first or tuple(new)
+            raise _NewFinding(new)
+
+    def run(self, strategy: SearchStrategy[Program], seed_value: int,
+            max_examples: int) -> tuple[Finding, ...]:
+        """The minimal new findings, or () if none turned up."""
+        search = settings(
+            max_examples=max_examples, deadline=None, database=None,
+            report_multiple_bugs=False, verbosity=Verbosity.quiet, print_blob=False,
+            phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
+        )(seed(seed_value)(given(strategy)(self.probe)))
+        try:
+            search()
+        except _NewFinding as minimal:
+            return minimal.findings
+        except Flaky:  # the engine did not reproduce its own discrepancy: report the first
+            return self.first
+        return ()
+
+
+def check_behaviour(behaviour: str, engine: Engine, oracle: Engine, *, seed_value: int = 0,
+                    max_examples: int = 100, max_findings: int = 3,
+                    known: Sequence[Finding] = ()) -> BehaviourResult:
+    """Search one behaviour for findings (see the module docstring)."""
+    started = time.perf_counter()
+    counts = _Counts()
+    known_findings = list(known)
+    found: list[Finding] = []
+    strategy = programs(behaviour)
+    for round_number in range(max_findings):
+        new = _SearchRound(behaviour, engine, oracle, known_findings, counts).run(
+            strategy, _stable_seed(seed_value, behaviour, round_number), max_examples)
+        if not new:
+            break  # a full search found nothing new
+        if any(f.explained_by(k) for f in new for k in known_findings):
+            break  # shrinking led back to a known finding: further rounds would too
+        found.extend(new)
+        known_findings.extend(new)
+    per_op_findings = Counter(op for f in found for op in _finding_ops(f))
+    return BehaviourResult(
+        behaviour, _tally(counts.total, len(found)),
+        tuple((op, _tally(c, per_op_findings[op])) for op, c in sorted(counts.per_op.items())),
+        tuple(found), tuple(sorted(counts.reasons.items())), time.perf_counter() - started)
+
+
+def _finding_ops(finding: Finding) -> tuple[str, ...]:
+    """The ops a finding is blamed on: the op of its step, else its (minimal) program's."""
+    op = finding.signature[2]
+    return (op,) if op else finding.ops
+
+
+def _stable_seed(seed_value: int, behaviour: str, round_number: int) -> int:
+    # hash() of a str changes between processes; crc32 does not.
+    return zlib.crc32(f"{seed_value}:{behaviour}:{round_number}".encode())
+
+
+Progress = Callable[[str], None]
+
+
+def run_check(engine_spec: str, oracle_spec: str = "torch", *, profile: str = "ci",
+              seed_value: int = 0, max_examples: int | None = None,
+              only: Sequence[str] = (), progress: Progress | None = None) -> CheckResult:
+    """Check an engine against the oracle over every behaviour (or `only` some)."""
+    started = time.perf_counter()
+    chosen = PROFILES[profile]
+    engine, oracle = load_engine(engine_spec), load_engine(oracle_spec)
+    examples = max_examples if max_examples is not None else chosen.max_examples
+    results: list[BehaviourResult] = []
+    known: list[Finding] = []
+    for behaviour in only or tuple(BEHAVIOURS):
+        if progress:
+            progress(f"{behaviour}: checking up to {examples} programs")
+        result = check_behaviour(behaviour, engine, oracle, seed_value=seed_value,
+                                 max_examples=examples, max_findings=chosen.max_findings,
+                                 known=known)
+        known.extend(result.findings)
+        results.append(result)
+        if progress:
+            progress(f"{behaviour}: {result.total.programs} programs, "
+                     f"{len(result.findings)} findings ({result.seconds:.1f}s)")
+    return CheckResult(EngineInfo.of(engine_spec, engine), EngineInfo.of(oracle_spec, oracle),
+                       profile, seed_value, examples, tuple(results),
+                       time.perf_counter() - started)
