@@ -26,7 +26,7 @@ from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
 from conformance.compare import Comparison, Finding, compare_traces
-from conformance.engines import Engine, load_engine
+from conformance.engines import Engine
 from conformance.program import Program
 from conformance.run import run_program
 from conformance.strategies import BEHAVIOURS, programs
@@ -220,13 +220,12 @@ def _stable_seed(seed_value: int, behaviour: str, round_number: int) -> int:
 Progress = Callable[[str], None]
 
 
-def run_check(engine_spec: str, oracle_spec: str = "torch", *, profile: str = "ci",
-              seed_value: int = 0, max_examples: int | None = None,
+def run_check(engine: Engine, oracle: Engine, *, engine_spec: str = "", oracle_spec: str = "",
+              profile: str = "ci", seed_value: int = 0, max_examples: int | None = None,
               only: Sequence[str] = (), progress: Progress | None = None) -> CheckResult:
     """Check an engine against the oracle over every behaviour (or `only` some)."""
     started = time.perf_counter()
     chosen = PROFILES[profile]
-    engine, oracle = load_engine(engine_spec), load_engine(oracle_spec)
     examples = max_examples if max_examples is not None else chosen.max_examples
     results: list[BehaviourResult] = []
     known: list[Finding] = []
@@ -241,6 +240,7 @@ def run_check(engine_spec: str, oracle_spec: str = "torch", *, profile: str = "c
         if progress:
             progress(f"{behaviour}: {result.total.programs} programs, "
                      f"{len(result.findings)} findings ({result.seconds:.1f}s)")
-    return CheckResult(EngineInfo.of(engine_spec, engine), EngineInfo.of(oracle_spec, oracle),
+    return CheckResult(EngineInfo.of(engine_spec or engine.name, engine),
+                       EngineInfo.of(oracle_spec or oracle.name, oracle),
                        profile, seed_value, examples, tuple(results),
                        time.perf_counter() - started)
