@@ -103,7 +103,6 @@ class Tensor:
     _view_version = 0
     _created_in_no_grad = False
     _retains_grad = False
-    _wrapped_number = False  # a Python number turned into a 0-dim tensor by an op
     _post_accumulate_grad_hooks: dict[_int, Callable[[Tensor], None]] = {}  # noqa: RUF012
 
     _array: np.ndarray
@@ -263,8 +262,8 @@ class Tensor:
             self._accumulator = AccumulateGrad(self)
         return self._accumulator
 
-    def _accumulate_in_place(self, other: Tensor) -> None:
-        self._array += other._array
+    def _accumulate_in_place(self, other: np.ndarray) -> None:
+        self._array += other
         self._version_counter.value += 1
 
     def retain_grad(self) -> None:
@@ -1052,13 +1051,11 @@ class _ValuesIndices(tuple[Tensor, Tensor]):
 
 
 def as_operand(value: Any) -> Tensor:
-    """Tensors pass through; a Python number becomes a 0-dim 'wrapped number' tensor."""
+    """Tensors pass through; a Python number or array becomes a (0-dim) tensor."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, bool | int | float):
-        t = Tensor._from_array(np.array(value, dtype=_dtypes.python_scalar_dtype(value).numpy))
-        t._wrapped_number = True
-        return t
+        return Tensor._from_array(np.array(value, dtype=_dtypes.python_scalar_dtype(value).numpy))
     if isinstance(value, np.ndarray | np.generic):
         return Tensor._from_array(np.asarray(value))
     raise TypeError(f"expected Tensor as element 0 in argument 0, but got {type(value).__name__}")

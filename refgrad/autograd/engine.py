@@ -11,10 +11,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from refgrad.autograd.grad_array import GradArray, from_tensor, to_tensor
 from refgrad.autograd.grad_mode import set_grad_enabled
-from refgrad.autograd.graph import AccumulateGrad, Edge, Grads, GraphRoot, Node, gradient_edge
+from refgrad.autograd.graph import AccumulateGrad, Edge, GraphRoot, Node, gradient_edge
 
 if TYPE_CHECKING:
     from refgrad._tensor import Tensor
@@ -42,6 +45,18 @@ class _GraphTask:
     # None: every reachable node runs. Otherwise only nodes leading to a target run.
     needed: set[Node] | None = None
     targets_at: dict[Node, list[_Target]] = field(default_factory=dict)
+
+    @property
+    def arrays(self) -> bool:
+        """Without create_graph, gradients flow as GradArrays (see grad_array.py)."""
+        return not self.create_graph
+
+    def to_user(self, grad: Any) -> Any:
+        """What hooks, .grad and autograd.grad see: always a Tensor."""
+        return to_tensor(grad) if self.arrays and grad is not None else grad
+
+    def from_user(self, grad: Any) -> Any:
+        return from_tensor(grad) if self.arrays else grad
 
 
 def run_backward(
@@ -111,20 +126,24 @@ def _mark_targets(task: _GraphTask, graph_root: Node, inputs: Sequence[Tensor]) 
 
 
 def _execute(task: _GraphTask, graph_root: Node) -> None:
-    buffers: dict[Node, Grads] = {graph_root: []}
+    buffers: dict[Node, list[Any]] = {graph_root: []}
     ready: list[tuple[int, int, Node]] = [(0, 0, graph_root)]
     pushed = 0
+    arrays = task.arrays
     while ready:
         node = heapq.heappop(ready)[2]
-        grads = _call_tensor_pre_hooks(node, buffers.pop(node))
+        grads = buffers.pop(node)
+        if node._tensor_pre_hooks or node._retains_grad:
+            grads = _call_tensor_pre_hooks(task, node, grads)
         if node in task.targets_at:
             _capture(task, node, grads)
         if not _should_run(task, node):
             continue
-        grads = _call_pre_hooks(node, grads)
-        outputs = node.apply(grads)
+        if node._pre_hooks:
+            grads = _call_pre_hooks(task, node, grads)
+        outputs = node.apply_arrays(grads) if arrays else node.apply(grads)
         if node._hooks:
-            outputs = _call_post_hooks(node, outputs, grads)
+            outputs = _call_post_hooks(task, node, outputs, grads)
         if not task.keep_graph:
             node.release_saved()
         for index, (next_node, input_nr) in enumerate(node.next_functions):
@@ -135,13 +154,20 @@ def _execute(task: _GraphTask, graph_root: Node) -> None:
             if buffer is None:
                 buffer = buffers[next_node] = [None] * next_node._num_outputs
             if grad is not None:
-                grad = _validate(node, index, grad)
+                grad = _validate(node, index, _as_array(grad) if arrays else grad)
                 previous = buffer[input_nr]
                 buffer[input_nr] = grad if previous is None else previous + grad
             task.dependencies[next_node] -= 1
             if task.dependencies[next_node] == 0:
                 pushed += 1
                 heapq.heappush(ready, (-next_node._sequence_nr, pushed, next_node))
+
+
+def _as_array(grad: Any) -> GradArray:
+    """A formula's result as a GradArray (formulas may mix in Tensors or NumPy scalars)."""
+    if type(grad) is GradArray:
+        return grad
+    return from_tensor(grad) if hasattr(grad, "_array") else np.asarray(grad).view(GradArray)
 
 
 def _should_run(task: _GraphTask, node: Node) -> bool:
@@ -153,12 +179,13 @@ def _should_run(task: _GraphTask, node: Node) -> bool:
     return any(child in task.needed for child, _ in node.next_functions if child is not None)
 
 
-def _capture(task: _GraphTask, node: Node, grads: Grads) -> None:
+def _capture(task: _GraphTask, node: Node, grads: list[Any]) -> None:
     for target in task.targets_at[node]:
         target.reached = True
         grad = grads[target.output_nr]
         if grad is None:
             continue
+        grad = task.to_user(grad)
         if task.accumulate:
             if not isinstance(node, AccumulateGrad):  # backward(inputs=[non_leaf])
                 _retain(target.tensor, grad)
@@ -171,21 +198,20 @@ def _retain(tensor: Tensor, grad: Tensor) -> None:
     tensor._grad = grad.clone() if tensor._grad is None else tensor._grad + grad
 
 
-def _call_tensor_pre_hooks(node: Node, grads: Grads) -> Grads:
+def _call_tensor_pre_hooks(task: _GraphTask, node: Node, grads: list[Any]) -> list[Any]:
     if node._tensor_pre_hooks:
         for output_nr, hooks in node._tensor_pre_hooks.items():
-            grad = grads[output_nr]
-            if grad is None:
+            if grads[output_nr] is None or not hooks:
                 continue
+            grad = task.to_user(grads[output_nr])
             for hook in tuple(hooks.values()):
                 grad = _checked_hook_result(hook, grad, hook(grad))
-            grads[output_nr] = grad
+            grads[output_nr] = task.from_user(grad)
     if node._retains_grad:
         for output_nr, tensor_ref in node._retains_grad.items():
             tensor = tensor_ref()
-            grad = grads[output_nr]
-            if tensor is not None and grad is not None:
-                _retain(tensor, grad)
+            if tensor is not None and grads[output_nr] is not None:
+                _retain(tensor, task.to_user(grads[output_nr]))
     return grads
 
 
@@ -207,25 +233,29 @@ def _checked_hook_result(hook: object, grad: Tensor, result: object) -> Tensor:
     return result
 
 
-def _call_pre_hooks(node: Node, grads: Grads) -> Grads:
-    if node._pre_hooks:
-        for hook in tuple(node._pre_hooks.values()):
-            result = hook(tuple(grads))
-            if result is not None:
-                grads = list(result)
+def _call_pre_hooks(task: _GraphTask, node: Node, grads: list[Any]) -> list[Any]:
+    assert node._pre_hooks is not None
+    for hook in tuple(node._pre_hooks.values()):
+        result = hook(tuple(task.to_user(g) for g in grads))
+        if result is not None:
+            grads = [task.from_user(g) for g in result]
     return grads
 
 
-def _call_post_hooks(node: Node, outputs: Grads, grads: Grads) -> Grads:
+def _call_post_hooks(
+    task: _GraphTask, node: Node, outputs: list[Any], grads: list[Any]
+) -> list[Any]:
     assert node._hooks is not None
     for hook in tuple(node._hooks.values()):
-        result = hook(tuple(outputs), tuple(grads))
+        result = hook(
+            tuple(task.to_user(g) for g in outputs), tuple(task.to_user(g) for g in grads)
+        )
         if result is not None:
-            outputs = list(result)
+            outputs = [task.from_user(g) for g in result]
     return outputs
 
 
-def _validate(node: Node, index: int, grad: Tensor) -> Tensor:
+def _validate(node: Node, index: int, grad: Any) -> Any:
     """Reduce a broadcast gradient to the input's shape and cast it to the input's dtype."""
     shape, dtype = node._input_meta[index]
     if grad.shape != shape:
@@ -235,9 +265,9 @@ def _validate(node: Node, index: int, grad: Tensor) -> Tensor:
                 f"{list(grad.shape)} but expected shape compatible with {list(shape)}"
             )
         grad = grad.sum_to_size(shape)
-    if grad.dtype is not dtype:
-        grad = grad.to(dtype)
-    return grad
+    if type(grad) is GradArray:
+        return grad if grad.dtype == dtype.numpy else grad.astype(dtype.numpy)
+    return grad if grad.dtype is dtype else grad.to(dtype)
 
 
 def _expandable(shape: tuple[int, ...], to: tuple[int, ...]) -> bool:

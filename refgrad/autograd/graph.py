@@ -18,6 +18,9 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from refgrad.autograd.grad_array import GradArray, from_tensor, to_tensor
 from refgrad.utils.hooks import RemovableHandle
 
 if TYPE_CHECKING:
@@ -41,29 +44,19 @@ SECOND_BACKWARD_MESSAGE = (
 class Node:
     """A backward function. Subclasses implement ``apply``: output grads -> input grads."""
 
-    __slots__ = (
-        "__weakref__",
-        "_hooks",
-        "_input_meta",
-        "_num_outputs",
-        "_pre_hooks",
-        "_retains_grad",
-        "_sequence_nr",
-        "_tensor_pre_hooks",
-        "next_functions",
-    )
+    # Class-level defaults: a node stores only what differs (nodes are made per op call).
+    _num_outputs = 1  # outputs of the forward op = gradients this node receives
+    # Shape and dtype of each forward input, to reduce/cast the gradients it returns.
+    _input_meta: tuple[tuple[tuple[int, ...], Any], ...] = ()
+    _tensor_pre_hooks: dict[int, dict[int, TensorHook]] | None = None
+    _retains_grad: dict[int, weakref.ref[Tensor]] | None = None
+    _pre_hooks: dict[int, Callable[..., Any]] | None = None
+    _hooks: dict[int, Callable[..., Any]] | None = None
 
-    # Nodes with a higher sequence number were created later and run earlier.
     def __init__(self, next_functions: tuple[Edge, ...] = ()) -> None:
         self.next_functions = next_functions
+        # Nodes created later run earlier among those ready (torch's order).
         self._sequence_nr = next(_next_sequence_nr)
-        self._num_outputs = 1  # outputs of the forward op = gradients this node receives
-        # Shape and dtype of each forward input, to reduce/cast incoming gradients.
-        self._input_meta: tuple[tuple[tuple[int, ...], Any], ...] = ()
-        self._tensor_pre_hooks: dict[int, dict[int, TensorHook]] | None = None
-        self._retains_grad: dict[int, weakref.ref[Tensor]] | None = None
-        self._pre_hooks: dict[int, Callable[..., Any]] | None = None
-        self._hooks: dict[int, Callable[..., Any]] | None = None
 
     def name(self) -> str:
         return type(self).__name__
@@ -72,7 +65,17 @@ class Node:
         return f"<{type(self).__name__} object at {hex(id(self))}>"
 
     def apply(self, grads: Grads) -> Grads:
+        """Gradients w.r.t. the forward inputs, from gradients w.r.t. its outputs."""
         raise NotImplementedError
+
+    def apply_arrays(self, grads: list[Any]) -> list[Any]:
+        """``apply`` for a plain backward, on GradArrays. Nodes may override it to skip the
+        Tensor round trip; this default runs ``apply`` outside autograd."""
+        from refgrad.autograd.grad_mode import no_grad
+
+        with no_grad():
+            results = self.apply([None if g is None else to_tensor(g) for g in grads])
+        return [from_tensor(r) for r in results]
 
     def release_saved(self) -> None:
         """Free saved tensors after a backward without retain_graph (default: none saved)."""
@@ -108,8 +111,6 @@ class Node:
 class GraphRoot(Node):
     """The starting node of a backward pass: hands the root gradients to the roots."""
 
-    __slots__ = ("_grads",)
-
     def __init__(self, roots: Sequence[Tensor], grads: Grads) -> None:
         super().__init__(tuple(gradient_edge(root) for root in roots))
         self._grads = grads
@@ -119,11 +120,12 @@ class GraphRoot(Node):
     def apply(self, grads: Grads) -> Grads:
         return list(self._grads)
 
+    def apply_arrays(self, grads: list[Any]) -> list[Any]:
+        return [None if g is None else g._array.view(GradArray) for g in self._grads]
+
 
 class AccumulateGrad(Node):
     """The sink for a leaf: adds the incoming gradient into ``variable.grad``."""
-
-    __slots__ = ("variable",)
 
     def __init__(self, variable: Tensor) -> None:
         super().__init__()
@@ -135,24 +137,38 @@ class AccumulateGrad(Node):
         return "torch::autograd::AccumulateGrad"
 
     def apply(self, grads: Grads) -> Grads:
+        """Accumulate a Tensor gradient; under create_graph the sum is itself recorded."""
         from refgrad.autograd.grad_mode import is_grad_enabled
 
         new_grad = grads[0]
-        if new_grad is None:
-            return []
-        variable = self.variable
-        old_grad = variable._grad
-        if old_grad is None:
-            # A fresh copy, never an alias: the incoming tensor may be the user's `gradient`.
-            # Under create_graph the copy is recorded (torch's CopyBackwards).
-            variable._grad = new_grad.new_empty(new_grad.shape).copy_(new_grad)
-        elif is_grad_enabled():  # create_graph: the sum must stay differentiable
-            variable._grad = old_grad + new_grad
-        else:
-            old_grad._accumulate_in_place(new_grad)  # the same .grad object, as in torch
-        for hook in variable._post_accumulate_grad_hooks.values():
-            hook(variable)
+        if new_grad is not None:
+            variable = self.variable
+            if variable._grad is None:
+                # A fresh copy, never an alias: the incoming tensor may be the user's
+                # `gradient`. Under create_graph the copy is recorded (CopyBackwards).
+                variable._grad = new_grad.new_empty(new_grad.shape).copy_(new_grad)
+            elif is_grad_enabled():
+                variable._grad = variable._grad + new_grad
+            else:
+                variable._grad._accumulate_in_place(new_grad._array)
+            self._after_accumulation()
         return []
+
+    def apply_arrays(self, grads: list[Any]) -> list[Any]:
+        new_grad = grads[0]
+        if new_grad is not None:
+            variable = self.variable
+            if variable._grad is None:
+                variable._grad = to_tensor(np.array(new_grad, copy=True))
+            else:
+                # Into the same .grad object, as torch does: references to it see the sum.
+                variable._grad._accumulate_in_place(new_grad)
+            self._after_accumulation()
+        return []
+
+    def _after_accumulation(self) -> None:
+        for hook in tuple(self.variable._post_accumulate_grad_hooks.values()):
+            hook(self.variable)
 
 
 def short_node_name(node: Node) -> str:
@@ -189,6 +205,10 @@ class SavedTensor:
         if current != self._version:
             raise RuntimeError(self._version_error(tensor, current))
         return tensor
+
+    def unpack_array(self) -> GradArray:
+        """The saved values for a plain backward (see grad_array.py)."""
+        return self.unpack()._array.view(GradArray)
 
     def _version_error(self, tensor: Tensor, current: int) -> str:
         dims = ", ".join(str(d) for d in tensor.shape)

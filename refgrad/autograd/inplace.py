@@ -52,8 +52,6 @@ def check_inplace(target: Tensor) -> None:
 class CopySlices(Node):
     """The base's grad_fn after one of its views was modified in place by ``fn``."""
 
-    __slots__ = ("_fn", "_view_fn")
-
     def __init__(self, base: Tensor, view_fn: ViewFn, fn: Node) -> None:
         # fn's first input was the view; the base's own history replaces it.
         super().__init__((gradient_edge(base), *fn.next_functions[1:]))
@@ -82,8 +80,6 @@ class CopySlices(Node):
 
 class AsStridedBackward0(Node):
     """A view's regenerated grad_fn: its gradient lands in its region of the base."""
-
-    __slots__ = ("_base_shape", "_view_fn")
 
     def __init__(self, base: Tensor, view_fn: ViewFn) -> None:
         super().__init__((gradient_edge(base),))

@@ -19,7 +19,7 @@ from refgrad.ops.op import Op
 
 def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor:
     inplace.check_inplace(target)
-    inputs = [target, *(as_operand(a) for a in args)]
+    inputs = [target, *(a if isinstance(a, bool | int | float) else as_operand(a) for a in args)]
     node = None
     if op.needs_grad(inputs):
         saved_inputs = inputs

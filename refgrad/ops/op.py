@@ -27,11 +27,14 @@ import numpy as np
 
 from refgrad import _dtypes
 from refgrad._dtypes import dtype
+from refgrad.autograd.grad_array import GradArray
 from refgrad.autograd.grad_mode import _GradState
-from refgrad.autograd.graph import SECOND_BACKWARD_MESSAGE, Node, SavedTensor, gradient_edge
+from refgrad.autograd.graph import SECOND_BACKWARD_MESSAGE, Edge, Node, SavedTensor, gradient_edge
 
 if TYPE_CHECKING:
     from refgrad._tensor import Tensor
+
+Operand = Any  # a Tensor or a Python number
 
 Formula = Callable[..., "Tensor | None"]
 # Maps the dtype the inputs promote to onto (the dtype to compute in, the result's dtype);
@@ -83,21 +86,27 @@ class SavedAttribute:
             raise RuntimeError(SECOND_BACKWARD_MESSAGE)
         return self._value
 
+    unpack_array = unpack
+
 
 class OpNode(Node):
     """The grad_fn of one call of an op. One subclass per torch node name."""
-
-    __slots__ = ("_context", "_op", "_saved")
 
     _op: Op
     _saved: dict[str, SavedTensor | SavedAttribute]
     _context: dict[str, Any]
 
-    def apply(self, grads: list[Tensor | None]) -> list[Tensor | None]:
-        op = self._op
-        results: list[Tensor | None] = []
+    def apply(self, grads: list[Any]) -> list[Any]:
+        return self._evaluate(grads, as_arrays=False)
+
+    def apply_arrays(self, grads: list[Any]) -> list[Any]:
+        return self._evaluate(grads, as_arrays=True)
+
+    def _evaluate(self, grads: list[Any], as_arrays: bool) -> list[Any]:
+        """Run the formula of each input that needs a gradient (on Tensors or GradArrays)."""
+        results: list[Any] = []
         for (next_node, _), (formula, params) in zip(
-            self.next_functions, op._formulas, strict=True
+            self.next_functions, self._op._formulas, strict=True
         ):
             if next_node is None:
                 results.append(None)
@@ -109,7 +118,8 @@ class OpNode(Node):
                 elif param == "grads":
                     kwargs[param] = grads
                 elif param in self._saved:
-                    kwargs[param] = self._saved[param].unpack()
+                    saved = self._saved[param]
+                    kwargs[param] = saved.unpack_array() if as_arrays else saved.unpack()
                 else:
                     kwargs[param] = self._context[param]
             results.append(formula(**kwargs))
@@ -165,6 +175,7 @@ class Op:
         setter(self, "_formulas", formulas)
         setter(self, "_promoted", tuple(self.inputs.index(i) for i in promoted))
         setter(self, "_node_class", _node_class(self.node) if self.node else None)
+        setter(self, "_save_plans", {})
 
     # Set in __post_init__ (derived from the fields above).
     _differentiable: tuple[int, ...] = field(init=False, repr=False, compare=False)
@@ -173,17 +184,21 @@ class Op:
     )
     _promoted: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _node_class: type[OpNode] | None = field(init=False, repr=False, compare=False)
+    _save_plans: dict[tuple[bool, ...], _SavePlan] = field(init=False, repr=False, compare=False)
 
     def __call__(self, *args: Any, **attrs: Any) -> Any:
         """Run the forward; record a node if grad mode is on and an input requires grad."""
-        inputs = [_tensor.as_operand(a) for a in args]
+        if type(args[0]) is GradArray:  # inside a formula of a plain backward
+            return self._call_on_arrays(args, attrs)
+        inputs = [a if type(a) in _DIRECT_OPERANDS else _tensor.as_operand(a) for a in args]
         raw_outputs, result_dtype = self.compute(inputs, attrs)
         outputs = []
         for k, out in enumerate(raw_outputs):
             if self.is_view:
                 outputs.append(_tensor.make_view(inputs[0], out, self, attrs, k))
                 continue
-            out = np.asarray(out)
+            if type(out) is not np.ndarray:
+                out = np.asarray(out)  # NumPy returns scalars from full reductions
             # Only the first output follows the dtype rule; others (indices) keep NumPy's.
             if k == 0 and result_dtype is not None and out.dtype != result_dtype.numpy:
                 out = out.astype(result_dtype.numpy)
@@ -197,47 +212,77 @@ class Op:
                     out._output_nr = k
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
+    def _call_on_arrays(self, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
+        arrays = [a.view(np.ndarray) if isinstance(a, np.ndarray) else a for a in args]
+        raw = self.forward(*arrays, **attrs)
+        if len(self.outputs) > 1:
+            return tuple(np.asarray(out).view(GradArray) for out in raw)
+        return np.asarray(raw).view(GradArray)
+
     def compute(
-        self, inputs: Sequence[Tensor], attrs: dict[str, Any]
+        self, inputs: Sequence[Operand], attrs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dtype | None]:
-        """The forward on arrays, after type promotion. Returns (raw outputs, result dtype)."""
+        """The forward on arrays, after type promotion. Returns (raw outputs, result dtype).
+
+        Python numbers are passed to NumPy as they are: NumPy, like torch, lets a Python
+        number adopt the array's dtype within its kind (``float32 * 2.5`` stays float32).
+        """
         compute_dtype, result_dtype = self.dtypes(self._promote(inputs))
-        arrays = [
-            t._array.astype(compute_dtype.numpy, copy=False) if i in self._promoted else t._array
-            for i, t in enumerate(inputs)
-        ]
+        target = compute_dtype.numpy
+        arrays = []
+        for i, a in enumerate(inputs):
+            if isinstance(a, _tensor.Tensor):
+                array = a._array
+                if array.dtype != target and i in self._promoted:
+                    array = array.astype(target)
+                arrays.append(array)
+            else:
+                arrays.append(a)
         raw = self.forward(*arrays, **attrs)
         return (raw if len(self.outputs) > 1 else (raw,)), result_dtype
 
-    def needs_grad(self, inputs: Sequence[Tensor]) -> bool:
-        return (
-            _GradState.enabled
-            and self._node_class is not None
-            and any(inputs[i].requires_grad for i in self._differentiable)
-        )
+    def needs_grad(self, inputs: Sequence[Operand]) -> bool:
+        if not _GradState.enabled or self._node_class is None:
+            return False
+        for i in self._differentiable:
+            t = inputs[i]
+            if isinstance(t, _tensor.Tensor) and (
+                t._requires_grad
+                or t._grad_fn is not None
+                or (t._base is not None and t.requires_grad)
+            ):
+                return True
+        return False
 
-    def uses_saved_input(self, name: str, inputs: Sequence[Tensor]) -> bool:
+    def uses_saved_input(self, name: str, inputs: Sequence[Operand]) -> bool:
         """Would recording this call save input `name`? (In-place ops must copy it first.)"""
         return any(
-            name in params and inputs[i].requires_grad
+            name in params and _requires_grad(inputs[i])
             for i, (_, params) in zip(self._differentiable, self._formulas, strict=True)
         )
 
-    def _promote(self, inputs: Sequence[Tensor]) -> dtype:
-        if len(self._promoted) == 1:
-            return inputs[self._promoted[0]]._dtype
+    def _promote(self, inputs: Sequence[Operand]) -> dtype:
+        """torch's result type of the promoted inputs (Python numbers: the lowest tier)."""
+        first = inputs[self._promoted[0]]
+        if len(self._promoted) == 1 and isinstance(first, _tensor.Tensor):
+            return first._dtype
         tiers: tuple[list[dtype], list[dtype], list[dtype]] = ([], [], [])
         for i in self._promoted:
-            t = inputs[i]
-            tier = 2 if t._wrapped_number else (1 if t._array.ndim == 0 else 0)
-            tiers[tier].append(t._dtype)
+            a = inputs[i]
+            if isinstance(a, _tensor.Tensor):
+                tiers[1 if a._array.ndim == 0 else 0].append(a._dtype)
+            else:
+                tiers[2].append(_dtypes.python_scalar_dtype(a))
+        dims = tiers[0]
+        if len(dims) == len(self._promoted) and all(d is dims[0] for d in dims):
+            return dims[0]  # the common case: tensors of one dtype
         return _dtypes.result_type(*tiers)
 
     def record(
         self,
-        inputs: Sequence[Tensor],
+        inputs: Sequence[Operand],
         attrs: dict[str, Any],
-        saved_inputs: Sequence[Tensor] | None = None,
+        saved_inputs: Sequence[Operand] | None = None,
     ) -> OpNode:
         """Make this call's node, with edges to `inputs`, and save what its formulas read.
 
@@ -246,47 +291,84 @@ class Op:
         In-place ops also pass `saved_inputs`, holding a copy of the value they overwrite.
         """
         assert self._node_class is not None
-        differentiable = [inputs[i] for i in self._differentiable]
-        node = self._node_class(tuple(gradient_edge(t) for t in differentiable))
+        edges = tuple(_edge(inputs[i]) for i in self._differentiable)
+        node = self._node_class(edges)
         node._op = self
         node._num_outputs = len(self.outputs)
-        node._input_meta = tuple((t.shape, t._dtype) for t in differentiable)
-        node._context = dict(attrs)
+        node._input_meta = tuple(_meta(inputs[i]) for i in self._differentiable)
+        node._context = attrs
         node._saved = {}
+        plan = self._plan(tuple(edge[0] is not None for edge in edges))
         sources = inputs if saved_inputs is None else saved_inputs
-        for param in self._saved_params(node):
-            if param in self.inputs:
-                node._saved[param] = SavedTensor(sources[self.inputs.index(param)])
-            elif param in self.saved_attributes:
-                node._saved[param] = SavedAttribute(node._context.pop(param))
-            else:
-                self._save_metadata(node, param, inputs)
+        for name, index in plan.inputs:
+            value = sources[index]
+            node._saved[name] = (
+                SavedTensor(value) if isinstance(value, _tensor.Tensor) else SavedAttribute(value)
+            )
+        for name in plan.attributes:
+            node._saved[name] = SavedAttribute(attrs[name])
+        for name, index, what in plan.metadata:
+            t = inputs[index]
+            node._context = dict(attrs) if node._context is attrs else node._context
+            node._context[name] = _meta(t)[0 if what == "shape" else 1]
         return node
 
     def save_outputs(self, node: OpNode, outputs: Sequence[Tensor]) -> None:
-        for param in self._saved_params(node):
-            if param in self.outputs:
-                k = self.outputs.index(param)
-                node._saved[param] = SavedTensor(outputs[k], output_of=(node, k))
+        plan = self._plan(tuple(edge[0] is not None for edge in node.next_functions))
+        for name, k in plan.outputs:
+            node._saved[name] = SavedTensor(outputs[k], output_of=(node, k))
 
-    def _saved_params(self, node: OpNode) -> list[str]:
-        """Parameters of the formulas that will run: those of inputs that need a gradient."""
-        params: list[str] = []
-        for (next_node, _), (_, formula_params) in zip(
-            node.next_functions, self._formulas, strict=True
-        ):
-            if next_node is not None:
-                params.extend(
-                    p for p in formula_params if p not in params and p not in ("grad", "grads")
-                )
-        return params
+    def _plan(self, needed: tuple[bool, ...]) -> _SavePlan:
+        """What to save when the inputs marked in `needed` want gradients (cached)."""
+        plan = self._save_plans.get(needed)
+        if plan is None:
+            params: list[str] = []
+            for wanted, (_, formula_params) in zip(needed, self._formulas, strict=True):
+                if wanted:
+                    params.extend(p for p in formula_params if p not in params)
+            plan = self._save_plans[needed] = _SavePlan.of(self, params)
+        return plan
 
-    def _save_metadata(self, node: OpNode, param: str, inputs: Sequence[Tensor]) -> None:
-        """``self_shape`` / ``self_dtype``: an input's metadata, kept even after backward."""
-        name, _, what = param.rpartition("_")
-        if name in self.inputs and what in ("shape", "dtype"):
-            t = inputs[self.inputs.index(name)]
-            node._context[param] = t.shape if what == "shape" else t._dtype
+
+@dataclass(frozen=True)
+class _SavePlan:
+    inputs: tuple[tuple[str, int], ...]
+    outputs: tuple[tuple[str, int], ...]
+    attributes: tuple[str, ...]  # attributes torch saves as tensors (freed by backward)
+    metadata: tuple[tuple[str, int, str], ...]  # ("self_shape", 0, "shape"), ...
+
+    @staticmethod
+    def of(op: Op, params: list[str]) -> _SavePlan:
+        inputs, outputs, attributes, metadata = [], [], [], []
+        for param in params:
+            name, _, what = param.rpartition("_")
+            if param in op.inputs:
+                inputs.append((param, op.inputs.index(param)))
+            elif param in op.outputs:
+                outputs.append((param, op.outputs.index(param)))
+            elif param in op.saved_attributes:
+                attributes.append(param)
+            elif name in op.inputs and what in ("shape", "dtype"):
+                metadata.append((param, op.inputs.index(name), what))
+        return _SavePlan(tuple(inputs), tuple(outputs), tuple(attributes), tuple(metadata))
+
+
+def _requires_grad(value: Operand) -> bool:
+    return isinstance(value, _tensor.Tensor) and value.requires_grad
+
+
+def _edge(value: Operand) -> Edge:
+    if not isinstance(value, _tensor.Tensor):
+        return (None, 0)
+    if value._grad_fn is not None and value._base is None:
+        return (value._grad_fn, value._output_nr)  # the common case, without the view checks
+    return gradient_edge(value)
+
+
+def _meta(value: Operand) -> tuple[tuple[int, ...], dtype]:
+    if isinstance(value, _tensor.Tensor):
+        return value._array.shape, value._dtype
+    return (), _dtypes.python_scalar_dtype(value)
 
 
 _NODE_CLASSES: dict[str, type[OpNode]] = {}
@@ -295,9 +377,12 @@ _NODE_CLASSES: dict[str, type[OpNode]] = {}
 def _node_class(name: str) -> type[OpNode]:
     """One class per torch node name, so ``type(t.grad_fn).__name__`` is torch's name."""
     if name not in _NODE_CLASSES:
-        _NODE_CLASSES[name] = type(name, (OpNode,), {"__slots__": ()})
+        _NODE_CLASSES[name] = type(name, (OpNode,), {})
     return _NODE_CLASSES[name]
 
 
 # Bound late: the tensor module imports the op table, which imports this module.
+# Operands used as they are; anything else (NumPy arrays, ...) is made a Tensor first.
 from refgrad import _tensor  # noqa: E402
+
+_DIRECT_OPERANDS = frozenset({bool, int, float, _tensor.Tensor})

@@ -1,0 +1,216 @@
+# NumPy's stubs say ufuncs return ndarray; on a subclass they return the subclass.
+# mypy: disable-error-code="return-value,override,call-overload"
+"""GradArray: what backward formulas compute on when no graph of the backward is wanted.
+
+Formulas in the op table are written with Tensor methods (``grad * self.cos()``), so that
+with ``create_graph=True`` they run on Tensors and are themselves recorded. A plain
+backward needs none of that bookkeeping, and paying it for every formula would make
+backward several times slower than the forward. So the engine hands formulas GradArrays
+instead: NumPy arrays that also answer the Tensor methods formulas use. Operators are
+NumPy's own; a Tensor method without a fast version here falls back to running the real
+Tensor method under no_grad, so every formula works either way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from refgrad._dtypes import dtype
+    from refgrad._tensor import Tensor
+
+
+def _flat(size: Sequence[Any]) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], Sequence):
+        return tuple(size[0])
+    return tuple(size)
+
+
+def _dims(dim: int | Sequence[int], ndim: int) -> tuple[int, ...]:
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    return tuple(d % max(ndim, 1) for d in dims)
+
+
+class GradArray(np.ndarray):
+    # -- keep the type through NumPy: 0-dim results stay arrays, not NumPy scalars --------
+    def __array_wrap__(
+        self, array: np.ndarray, context: Any = None, return_scalar: bool = False
+    ) -> GradArray:
+        return np.ndarray.view(array, GradArray)
+
+    def _base(self) -> np.ndarray:
+        return np.ndarray.view(self, np.ndarray)
+
+    # -- elementwise -------------------------------------------------------------------
+    def exp(self) -> GradArray:
+        return np.exp(self)
+
+    def log(self) -> GradArray:
+        with np.errstate(all="ignore"):
+            return np.log(self)
+
+    def sin(self) -> GradArray:
+        return np.sin(self)
+
+    def cos(self) -> GradArray:
+        return np.cos(self)
+
+    def sgn(self) -> GradArray:
+        return np.sign(self)
+
+    sign = sgn
+
+    def abs(self) -> GradArray:
+        return np.abs(self)
+
+    def sqrt(self) -> GradArray:
+        with np.errstate(all="ignore"):
+            return np.sqrt(self)
+
+    def reciprocal(self) -> GradArray:
+        with np.errstate(all="ignore"):
+            return np.reciprocal(self)
+
+    def neg(self) -> GradArray:
+        return np.negative(self)
+
+    def logical_not(self) -> GradArray:
+        return np.logical_not(self)
+
+    def masked_fill(self, mask: np.ndarray, value: Any) -> GradArray:
+        filled = np.where(mask, np.asarray(value, dtype=self.dtype), self._base())
+        return filled.view(GradArray)
+
+    def to(self, dtype: dtype) -> GradArray:
+        return self if self.dtype == dtype.numpy else self.astype(dtype.numpy)
+
+    def clone(self) -> GradArray:
+        return self.copy()
+
+    def detach(self) -> GradArray:
+        return self
+
+    def new_zeros(self, *size: Any) -> GradArray:
+        return np.zeros(_flat(size), dtype=self.dtype).view(GradArray)
+
+    def numel(self) -> int:
+        return int(self.size)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    # -- shapes ------------------------------------------------------------------------
+    def expand(self, *size: Any) -> GradArray:
+        shape = _flat(size)
+        offset = len(shape) - self.ndim
+        shape = tuple(self.shape[i - offset] if s == -1 else s for i, s in enumerate(shape))
+        return np.broadcast_to(self._base(), shape).view(GradArray)
+
+    def sum_to_size(self, *size: Any) -> GradArray:
+        shape = _flat(size)
+        leading = self.ndim - len(shape)
+        reduce = tuple(range(leading)) + tuple(
+            leading + i for i, s in enumerate(shape) if s == 1 and self.shape[leading + i] != 1
+        )
+        summed = np.add.reduce(self._base(), axis=reduce, keepdims=True) if reduce else self
+        return np.reshape(summed, shape).view(GradArray)
+
+    def reshape(self, *shape: Any) -> GradArray:
+        return np.reshape(self._base(), _flat(shape)).view(GradArray)
+
+    def view(self, *args: Any) -> Any:
+        # NumPy itself calls view(type) / view(dtype); formulas call torch's view(shape).
+        if len(args) == 1 and isinstance(args[0], type | np.dtype):
+            return np.ndarray.view(self, args[0])
+        return self.reshape(*args)
+
+    def unsqueeze(self, dim: int) -> GradArray:
+        return np.expand_dims(self._base(), dim % (self.ndim + 1)).view(GradArray)
+
+    def squeeze(self, dim: int | Sequence[int] | None = None) -> GradArray:
+        if dim is None:
+            return np.squeeze(self._base()).view(GradArray)
+        dims = tuple(d for d in _dims(dim, self.ndim) if self.shape[d] == 1)
+        return np.squeeze(self._base(), axis=dims).view(GradArray)
+
+    def t(self) -> GradArray:
+        return self.T
+
+    def transpose(self, dim0: int, dim1: int) -> GradArray:
+        return np.swapaxes(self._base(), dim0, dim1).view(GradArray)
+
+    def permute(self, *dims: Any) -> GradArray:
+        return np.transpose(self._base(), _flat(dims)).view(GradArray)
+
+    def flip(self, *dims: Any) -> GradArray:
+        return np.flip(self._base(), _flat(dims)).view(GradArray)
+
+    def select(self, dim: int, index: int) -> GradArray:
+        return self._base()[(slice(None),) * (dim % self.ndim) + (index, Ellipsis)].view(GradArray)
+
+    def narrow(self, dim: int, start: int, length: int) -> GradArray:
+        where = (slice(None),) * (dim % self.ndim) + (slice(start, start + length),)
+        return self._base()[where].view(GradArray)
+
+    # -- reductions (ufunc reduce: ndarray.sum & co. have NumPy's signature, not torch's) --
+    def sum(self, dim: Any = None, keepdim: bool = False) -> GradArray:
+        axis = None if dim is None else _dims(dim, self.ndim)
+        return np.asarray(np.add.reduce(self._base(), axis=axis, keepdims=keepdim)).view(GradArray)
+
+    def mean(self, dim: Any = None, keepdim: bool = False) -> GradArray:
+        axis = tuple(range(self.ndim)) if dim is None else _dims(dim, self.ndim)
+        count = math.prod(self.shape[d] for d in axis)
+        return self.sum(axis, keepdim) / count
+
+    def cumsum(self, dim: int) -> GradArray:
+        return np.cumsum(self._base(), axis=dim).view(GradArray)
+
+    # -- linear algebra ----------------------------------------------------------------
+    def mm(self, other: np.ndarray) -> GradArray:
+        return np.matmul(self, other)
+
+    mv = mm
+    bmm = mm
+    matmul = mm
+
+    # -- anything else: the Tensor method itself, outside autograd ------------------------
+    def __getattr__(self, name: str) -> Any:
+        from refgrad._tensor import Tensor
+
+        method = getattr(Tensor, name, None)
+        if method is None or name.startswith("__"):
+            raise AttributeError(f"'GradArray' object has no attribute '{name}'")
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from refgrad.autograd.grad_mode import no_grad
+
+            with no_grad():
+                result = method(to_tensor(self), *map(_tensor_if_array, args), **kwargs)
+            return from_tensor(result)
+
+        return call
+
+
+def to_tensor(array: np.ndarray) -> Tensor:
+    from refgrad._tensor import Tensor
+
+    return Tensor._from_array(np.asarray(array))
+
+
+def _tensor_if_array(value: Any) -> Any:
+    return to_tensor(value) if isinstance(value, np.ndarray) else value
+
+
+def from_tensor(value: Any) -> Any:
+    """A Tensor result (or tuple of them) as GradArrays; anything else unchanged."""
+    from refgrad._tensor import Tensor
+
+    if isinstance(value, Tensor):
+        return value._array.view(GradArray)
+    if isinstance(value, tuple):
+        return tuple(from_tensor(v) for v in value)
+    return value
