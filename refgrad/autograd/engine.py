@@ -74,7 +74,8 @@ def run_backward(
     task.dependencies = _count_dependencies(graph_root)
     if inputs:
         _mark_targets(task, graph_root, inputs)
-    with set_grad_enabled(create_graph):
+    # Formulas on GradArrays are plain NumPy: silence its FP warnings as torch has none.
+    with set_grad_enabled(create_graph), np.errstate(all="ignore"):
         _execute(task, graph_root)
     return task.targets
 

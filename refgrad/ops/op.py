@@ -214,7 +214,7 @@ class Op:
 
     def _call_on_arrays(self, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
         arrays = [a.view(np.ndarray) if isinstance(a, np.ndarray) else a for a in args]
-        raw = self.forward(*arrays, **attrs)
+        raw = self.forward(*arrays, **attrs)  # the engine has silenced FP warnings
         if len(self.outputs) > 1:
             return tuple(np.asarray(out).view(GradArray) for out in raw)
         return np.asarray(raw).view(GradArray)
@@ -238,7 +238,9 @@ class Op:
                 arrays.append(array)
             else:
                 arrays.append(a)
-        raw = self.forward(*arrays, **attrs)
+        # torch returns inf/nan silently where NumPy would warn (log(0), 0/0, inf * 0).
+        with np.errstate(all="ignore"):
+            raw = self.forward(*arrays, **attrs)
         return (raw if len(self.outputs) > 1 else (raw,)), result_dtype
 
     def needs_grad(self, inputs: Sequence[Operand]) -> bool:
