@@ -84,6 +84,9 @@ class device:
 CPU = device()
 
 
+_DTYPE_OF = {d.numpy: d for d in _dtypes.ALL_DTYPES}
+
+
 class _VersionCounter:
     __slots__ = ("value",)
 
@@ -118,7 +121,7 @@ class Tensor:
     ) -> Tensor:
         t = object.__new__(cls)
         t._array = array
-        t._dtype = _dtypes.from_numpy_dtype(array.dtype)
+        t._dtype = _DTYPE_OF.get(array.dtype) or _dtypes.from_numpy_dtype(array.dtype)
         t._version_counter = _VersionCounter() if version_counter is None else version_counter
         return t
 

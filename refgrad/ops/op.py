@@ -95,6 +95,7 @@ class OpNode(Node):
     _op: Op
     _saved: dict[str, SavedTensor | SavedAttribute]
     _context: dict[str, Any]
+    _plan: _SavePlan
 
     def apply(self, grads: list[Any]) -> list[Any]:
         return self._evaluate(grads, as_arrays=False)
@@ -268,6 +269,13 @@ class Op:
         first = inputs[self._promoted[0]]
         if len(self._promoted) == 1 and isinstance(first, _tensor.Tensor):
             return first._dtype
+        if len(self._promoted) == 2:  # the common binary case: one dtype, or a Python number
+            second = inputs[self._promoted[1]]
+            if type(second) is float and type(first) is _tensor.Tensor:
+                if first._dtype.is_floating_point:
+                    return first._dtype
+            elif type(first) is type(second) is _tensor.Tensor and first._dtype is second._dtype:
+                return first._dtype
         tiers: tuple[list[dtype], list[dtype], list[dtype]] = ([], [], [])
         for i in self._promoted:
             a = inputs[i]
@@ -293,14 +301,19 @@ class Op:
         In-place ops also pass `saved_inputs`, holding a copy of the value they overwrite.
         """
         assert self._node_class is not None
-        edges = tuple(_edge(inputs[i]) for i in self._differentiable)
-        node = self._node_class(edges)
+        edges, meta, needed = [], [], []
+        for i in self._differentiable:
+            edge = _edge(inputs[i])
+            edges.append(edge)
+            meta.append(_meta(inputs[i]))
+            needed.append(edge[0] is not None)
+        node = self._node_class(tuple(edges))
         node._op = self
         node._num_outputs = len(self.outputs)
-        node._input_meta = tuple(_meta(inputs[i]) for i in self._differentiable)
+        node._input_meta = tuple(meta)
         node._context = attrs
         node._saved = {}
-        plan = self._plan(tuple(edge[0] is not None for edge in edges))
+        node._plan = plan = self._plan(tuple(needed))
         sources = inputs if saved_inputs is None else saved_inputs
         for name, index in plan.inputs:
             value = sources[index]
@@ -316,8 +329,7 @@ class Op:
         return node
 
     def save_outputs(self, node: OpNode, outputs: Sequence[Tensor]) -> None:
-        plan = self._plan(tuple(edge[0] is not None for edge in node.next_functions))
-        for name, k in plan.outputs:
+        for name, k in node._plan.outputs:
             node._saved[name] = SavedTensor(outputs[k], output_of=(node, k))
 
     def _plan(self, needed: tuple[bool, ...]) -> _SavePlan:
