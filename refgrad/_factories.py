@@ -15,6 +15,7 @@ import numpy as np
 from refgrad import _dtypes
 from refgrad._dtypes import dtype
 from refgrad._tensor import Tensor, _flatten_size
+from refgrad.autograd.grad_mode import _GradState
 
 FACTORY_REQUIRES_GRAD_ERROR = (
     "Only Tensors of floating point and complex dtype can require gradients"
@@ -40,6 +41,7 @@ def _generator() -> np.random.Generator:
 
 def _finish(array: np.ndarray, requires_grad: bool) -> Tensor:
     t = Tensor._from_array(array)
+    t._is_inference = _GradState.inference
     if requires_grad:
         if not t._dtype.is_floating_point:
             raise RuntimeError(FACTORY_REQUIRES_GRAD_ERROR)

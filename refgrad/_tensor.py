@@ -106,6 +106,7 @@ class Tensor:
     _view_version = 0
     _created_in_no_grad = False
     _retains_grad = False
+    _is_inference = False  # made in inference mode: never part of autograd
     _post_accumulate_grad_hooks: dict[_int, Callable[[Tensor], None]] = {}  # noqa: RUF012
 
     _array: np.ndarray
@@ -202,6 +203,11 @@ class Tensor:
             return
         if value and not self._dtype.is_floating_point:
             raise RuntimeError(f"{dtype_error} can require gradients")
+        if value and self._is_inference and not _GradState.inference:
+            raise RuntimeError(
+                "Setting requires_grad=True on inference tensor outside InferenceMode is not "
+                "allowed."
+            )
         self._requires_grad = bool(value)
 
     @property
@@ -214,6 +220,9 @@ class Tensor:
                 inplace.regenerate_view_grad_fn(self)
             self._view_version = self._version_counter.value
         return self._grad_fn
+
+    def is_inference(self) -> _bool:
+        return self._is_inference
 
     @property
     def is_leaf(self) -> _bool:
@@ -1091,6 +1100,7 @@ def make_view(
 
     view._view_fn = view_fn
     view._view_version = source._version_counter.value
+    view._is_inference = source._is_inference or _GradState.inference
     if not _GradState.enabled:
         view._created_in_no_grad = True
     return view

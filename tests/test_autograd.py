@@ -769,6 +769,45 @@ def inference_mode_outputs(t: ModuleType) -> Any:
     return [y, state, t.is_inference_mode_enabled()]
 
 
+@scenario
+def inference_tensors(t: ModuleType) -> Any:
+    x = leaf(t)
+    with t.inference_mode():
+        y = x * 2
+        z = t.ones(3)
+        view = y[0:2]
+        with t.enable_grad():
+            q = x * 2
+            grad_enabled = t.is_grad_enabled()
+    return [
+        [y.is_inference(), z.is_inference(), view.is_inference(), x.is_inference()],
+        [q, q.is_inference(), grad_enabled],
+        [y * 2, (y * 2).is_inference(), y + x, (y + x).is_inference(), y.clone().is_inference()],
+    ]
+
+
+@pytest.mark.parametrize(
+    "statement", ["x * y", "(x * y).sum().backward()", "y.add_(1)", "y.requires_grad_()"]
+)
+def test_inference_tensors_outside_inference_mode(statement: str) -> None:
+    def misuse(t: ModuleType) -> Any:
+        x = leaf(t)
+        with t.inference_mode():
+            y = x * 2
+        return eval(statement, {"x": x, "y": y})
+
+    check(misuse)
+
+
+@scenario
+def inference_mode_false_is_normal(t: ModuleType) -> Any:
+    x = leaf(t)
+    with t.inference_mode(False):
+        y = x * 2
+        enabled = t.is_inference_mode_enabled()
+    return [y, y.is_inference(), enabled]
+
+
 # -- detach, .data, in place, versions ----------------------------------------------------
 
 

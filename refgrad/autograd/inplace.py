@@ -25,6 +25,11 @@ LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place 
 VIEW_OF_LEAF_INPLACE = (
     "a view of a leaf Variable that requires grad is being used in an in-place operation."
 )
+INFERENCE_INPLACE = (
+    "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a "
+    "clone to get a normal tensor before doing inplace update.See "
+    "https://github.com/pytorch/rfcs/pull/17 for more details."
+)
 NO_GRAD_VIEW_INPLACE = (
     "A view was created in no_grad mode and is being modified inplace with grad mode "
     "enabled. Given that this use case is ambiguous and error-prone, it is forbidden. You can "
@@ -36,6 +41,8 @@ NO_GRAD_VIEW_INPLACE = (
 
 def check_inplace(target: Tensor) -> None:
     """Raise torch's error if modifying `target` in place would corrupt autograd."""
+    if target._is_inference and not _GradState.inference:
+        raise RuntimeError(INFERENCE_INPLACE)
     if not _GradState.enabled:
         return  # e.g. the SGD update `with no_grad(): w -= lr * w.grad`
     base = target._base

@@ -69,6 +69,14 @@ def sum_dtype(d: dtype) -> tuple[dtype, dtype]:
     return (d, d) if d.is_floating_point else (_dtypes.int64, _dtypes.int64)
 
 
+INFERENCE_SAVE_ERROR = (
+    "Inference tensors cannot be saved for backward. Please do not use Tensors created in "
+    "inference mode in computation tracked by autograd. To work around this, you can make a "
+    "clone to get a normal tensor and use it in autograd, or use `torch.no_grad()` instead "
+    "of `torch.inference_mode()`."
+)
+
+
 class SavedAttribute:
     """A non-tensor value torch keeps as a saved variable, so backward frees it too."""
 
@@ -204,6 +212,10 @@ class Op:
             if k == 0 and result_dtype is not None and out.dtype != result_dtype.numpy:
                 out = out.astype(result_dtype.numpy)
             outputs.append(_tensor.Tensor._from_array(out))
+        if _GradState.inference:  # nothing is recorded; the outputs are inference tensors
+            for out in outputs:
+                out._is_inference = True
+            return outputs[0] if len(outputs) == 1 else tuple(outputs)
         if self.needs_grad(inputs):
             node = self.record(inputs, attrs)
             self.save_outputs(node, outputs)
@@ -317,9 +329,12 @@ class Op:
         sources = inputs if saved_inputs is None else saved_inputs
         for name, index in plan.inputs:
             value = sources[index]
-            node._saved[name] = (
-                SavedTensor(value) if isinstance(value, _tensor.Tensor) else SavedAttribute(value)
-            )
+            if not isinstance(value, _tensor.Tensor):
+                node._saved[name] = SavedAttribute(value)
+                continue
+            if value._is_inference:
+                raise RuntimeError(INFERENCE_SAVE_ERROR)
+            node._saved[name] = SavedTensor(value)
         for name in plan.attributes:
             node._saved[name] = SavedAttribute(attrs[name])
         for name, index, what in plan.metadata:
