@@ -753,6 +753,43 @@ def views_made_in_no_grad(t: ModuleType) -> Any:
 
 
 @scenario
+def backward_from_a_no_grad_view(t: ModuleType) -> Any:
+    x = leaf(t, (1.0,))
+    with t.no_grad():
+        v = x.view(())
+    v.backward()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        "x.double()",
+        "x.clone()",
+        "x ** x",
+        "2 ** x",
+        "x ** 2",
+        "(x * 1).copy_(x)",
+        "2 - x",
+        "x.reshape(2, 1).sum(1)",
+        "x.reshape(2, 1).mean(1)",
+        "(x * 1).fill_(2.0)",
+        "x.reshape(2, 1).max(1)[0]",
+        "x.clamp(0, 2)",
+        "x.max()",
+    ],
+)
+def test_version_error_names_the_node(make: str) -> None:
+    def modified_after_saving(t: ModuleType) -> Any:
+        x = leaf(t, (1.5, 2.5))
+        h = eval(make, {"x": x})
+        y = h * h
+        h.detach().add_(1)
+        y.sum().backward()
+
+    check(modified_after_saving)
+
+
+@scenario
 def in_place_on_a_no_grad_view(t: ModuleType) -> Any:
     h = leaf(t) * 1
     with t.no_grad():

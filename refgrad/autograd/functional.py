@@ -60,8 +60,11 @@ def _make_grads(outputs: Sequence[Any], grads: Sequence[Any]) -> list[Any]:
 
 
 def _check_roots(outputs: Sequence[Any]) -> None:
+    from refgrad.autograd.graph import gradient_edge
+
     for i, out in enumerate(outputs):
-        if not out.requires_grad:
+        # Not `requires_grad`: a view made in no_grad requires grad yet has nowhere to send it.
+        if gradient_edge(out)[0] is None:
             raise RuntimeError(
                 f"element {i} of tensors does not require grad and does not have a grad_fn"
             )

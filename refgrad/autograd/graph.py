@@ -172,8 +172,9 @@ class AccumulateGrad(Node):
 
 
 def short_node_name(node: Node) -> str:
-    """'MulBackward0' -> 'Mul', as torch's in-place error message names a node."""
-    return re.sub(r"Backward\d*$", "", node.name())
+    """How torch's in-place error names a node: 'MulBackward0' -> 'Mul', 'MaxBackward1' ->
+    'Max1'; hand-written nodes keep their full name ('torch::autograd::CopySlices')."""
+    return re.sub(r"Backward(\d+)$", lambda m: "" if m[1] == "0" else m[1], node.name())
 
 
 class SavedTensor:

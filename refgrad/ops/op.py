@@ -401,12 +401,18 @@ def _meta(value: Operand) -> tuple[tuple[int, ...], dtype]:
 
 
 _NODE_CLASSES: dict[str, type[OpNode]] = {}
+# Nodes torch writes by hand (not generated) report a qualified name().
+_QUALIFIED_NAMES = {"CopyBackwards": "torch::autograd::CopyBackwards"}
 
 
 def _node_class(name: str) -> type[OpNode]:
     """One class per torch node name, so ``type(t.grad_fn).__name__`` is torch's name."""
     if name not in _NODE_CLASSES:
-        _NODE_CLASSES[name] = type(name, (OpNode,), {})
+        namespace: dict[str, Any] = {}
+        if name in _QUALIFIED_NAMES:
+            qualified = _QUALIFIED_NAMES[name]
+            namespace["name"] = lambda self: qualified
+        _NODE_CLASSES[name] = type(name, (OpNode,), namespace)
     return _NODE_CLASSES[name]
 
 
