@@ -25,36 +25,13 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
+from conformance.behaviours import BEHAVIOURS
 from conformance.compare import Comparison, Finding, compare_traces
 from conformance.engines import Engine
+from conformance.profiles import PROFILES
 from conformance.program import Program
 from conformance.run import run_program
-from conformance.strategies import BEHAVIOURS, programs
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How hard to search: examples per behaviour and distinct findings per behaviour."""
-
-    name: str
-    max_examples: int
-    max_findings: int
-
-
-PROFILES: dict[str, Profile] = {p.name: p for p in (
-    Profile("quick", max_examples=60, max_findings=2),
-    Profile("ci", max_examples=400, max_findings=3),
-    Profile("thorough", max_examples=4000, max_findings=6),
-)}
-
-
-def register_hypothesis_profiles() -> None:
-    """The kit's profiles as hypothesis settings profiles (used by the property tests)."""
-    for profile in PROFILES.values():
-        settings.register_profile(
-            profile.name, max_examples=profile.max_examples, deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                   HealthCheck.filter_too_much])
+from conformance.strategies import programs
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from conformance.behaviours import BEHAVIOURS
 from conformance.engines import EngineSpecError
 
-BEHAVIOUR_NAMES = ("values", "metadata", "gradients", "accumulation", "retain_graph", "no_grad",
-                   "data", "detach", "inplace", "hooks", "higher_order", "errors")
 PROFILE_NAMES = ("quick", "ci", "thorough")
 
 
@@ -46,9 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report", type=Path, default=Path("reports"), metavar="DIR",
                         help="directory for report.json, report.md, reproducers/ "
                              "(default reports/)")
-    parser.add_argument("--only", action="append", choices=BEHAVIOUR_NAMES, metavar="BEHAVIOUR",
+    parser.add_argument("--only", action="append", choices=tuple(BEHAVIOURS), metavar="BEHAVIOUR",
                         help="check only this behaviour (repeatable): "
-                             + ", ".join(BEHAVIOUR_NAMES))
+                             + ", ".join(tuple(BEHAVIOURS)))
     return parser
 
 

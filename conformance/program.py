@@ -429,6 +429,10 @@ class Program:
             return "Program(())"
         return "Program((\n" + "".join(f"    {step!r},\n" for step in self.steps) + "))"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis prints falsifying examples with this; the default lists every field.
+        printer.text(repr(self))
+
     def __str__(self) -> str:
         """Torch-like pseudo-code, one numbered line per step, indented inside grad modes."""
         lines, depth = [], 0

@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.behaviours import BEHAVIOURS
 from conformance.check import BehaviourResult, CheckResult, EngineInfo, Tally
 from conformance.compare import Finding
 from conformance.engines.protocol import ALL_CAPABILITIES
 from conformance.program import SCHEMA_VERSION as PROGRAM_SCHEMA_VERSION
 from conformance.reproducer import reproducer_script
-from conformance.strategies import BEHAVIOURS
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -65,7 +65,7 @@ def _engine_data(info: EngineInfo) -> dict[str, Any]:
 
 
 def _behaviour_data(result: BehaviourResult) -> dict[str, Any]:
-    return {"description": BEHAVIOURS[result.behaviour].description, **asdict(result.total),
+    return {"description": BEHAVIOURS[result.behaviour], **asdict(result.total),
             "not_applicable_reasons": dict(result.not_applicable_reasons),
             "ops": {op: asdict(tally) for op, tally in result.per_op}}
 

@@ -164,12 +164,23 @@ class Session:
         self.hook_calls: list[HookCall] = []
         self.hooks_registered = 0
         self.stopped: str | None = None
+        self.outcomes: list[StepOutcome] = []
         self._supports: Callable[[str], bool] = getattr(engine, "supports", lambda op: True)
 
     # ----------------------------------------------------------------- running
 
     def execute(self, step: Step) -> StepOutcome:
         """Run one step and observe its effect; never raises for anything the engine does."""
+        outcome = self._execute(step)
+        self.outcomes.append(outcome)
+        return outcome
+
+    def trace(self, *, final: bool = True) -> Trace:
+        """The outcomes so far; with `final`, also the final state (the program is over)."""
+        last = self.finish() if final else StepOutcome("ok")
+        return Trace(_engine_name(self.engine), self.capabilities, tuple(self.outcomes), last)
+
+    def _execute(self, step: Step) -> StepOutcome:
         reason = self._not_applicable(step)
         if reason is not None:
             self.stopped = self.stopped or reason
@@ -412,12 +423,11 @@ def _array(values: Values) -> np.ndarray:
 def run_program(program: Program, engine: Engine) -> Trace:
     """Run every step of `program` on `engine` (see the module docstring)."""
     session = Session(engine)
-    outcomes = []
     for step in program.steps:
-        outcomes.append(session.execute(step))
+        session.execute(step)
         if session.stopped:
             break
-    return Trace(_engine_name(engine), session.capabilities, tuple(outcomes), session.finish())
+    return session.trace()
 
 
 def _engine_name(engine: Engine) -> str:

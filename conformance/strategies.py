@@ -3,7 +3,7 @@
 A `ProgramBuilder` grows a program step by step and keeps what generation needs to
 know of each tensor (`Operand`: shape, dtype, a value range, whether it should require
 grad). Ops are drawn from the catalogue, whose signatures ask the builder for operands.
-A behaviour is a recipe: a few leaves, a body of actions drawn from a menu that
+Each behaviour (behaviours.py) has a recipe: a few leaves, a body of actions drawn from a menu that
 emphasises the behaviour's feature, and maybe a finale (a backward).
 
 Shrinking: every choice is drawn so that hypothesis's simplest value is the simplest
@@ -63,7 +63,7 @@ GRID: tuple[float, ...] = (1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -3.0, 1.5, -1.5
                            0.25, -0.25, 2.5, -2.5, 0.75, -0.75, 1.25, -1.25)
 
 # Views a no_grad block makes of a grad-requiring tensor still require grad (torch quirk).
-_VIEW_OPS = frozenset({"view", "reshape", "transpose", "getitem"})
+VIEW_OPS = frozenset({"view", "reshape", "transpose", "getitem"})
 # A guess for values generation cannot follow (gradients from autograd.grad).
 _UNKNOWN = Interval(-100.0, 100.0)
 _INPLACE_METHODS = ("add_", "mul_", "sub_", "div_", "zero_", "neg_", "relu_")
@@ -129,6 +129,10 @@ class ProgramBuilder:
     def draw(self, strategy: st.SearchStrategy[Any]) -> Any:
         return self._draw(strategy)
 
+    def use_draw(self, draw: Callable[[st.SearchStrategy[Any]], Any]) -> None:
+        """Draw from now on with `draw` (a state machine gives each rule its own)."""
+        self._draw = draw
+
     # Strategies are cached: building one per draw costs more than the draw itself.
     def choice(self, options: Sequence[T]) -> T:
         return self._draw(_sampled_from(tuple(options)))
@@ -185,7 +189,7 @@ class ProgramBuilder:
         operands = [self.operands[arg.name] for arg in call.args if isinstance(arg, Ref)]
         tracked = any(o.requires_grad for o in operands)
         requires_grad = spec.differentiable and tracked and (
-            self.grad_enabled or spec.name in _VIEW_OPS)
+            self.grad_enabled or spec.name in VIEW_OPS)
         depends_on = _lineage(operands) if requires_grad else frozenset()
         outs = tuple(self.new_name() for _ in call.out_shapes)
         self.steps.append(ApplyOp(outs, spec.name, call.args, call.kwargs))
@@ -550,11 +554,10 @@ def error_action(b: ProgramBuilder) -> None:
 
 
 @dataclass(frozen=True)
-class Behaviour:
-    """A feature of autograd the kit checks, and how to generate programs for it."""
+class Recipe:
+    """How to generate programs for one behaviour (see behaviours.py)."""
 
     name: str
-    description: str
     menu: tuple[Action, ...]  # body actions (first = simplest, where shrinking goes)
     finale: Action | None = None
     config: BuildConfig = BuildConfig()
@@ -598,45 +601,38 @@ def _weighted(*entries: tuple[Action, int]) -> tuple[Action, ...]:
 
 _SMOOTH_OPS = tuple(name for name, spec in CATALOGUE.items() if spec.smooth)
 
-BEHAVIOURS: dict[str, Behaviour] = {b.name: b for b in (
-    Behaviour("values", "forward values, shapes and dtypes of ops on plain tensors",
-              (op_action,), config=BuildConfig(leaves_require_grad=False)),
-    Behaviour("metadata", "requires_grad, is_leaf and grad_fn names of op results",
-              _weighted((op_action, 4), (requires_grad_action, 1), (retain_grad_action, 1)),
-              config=BuildConfig(leaves_require_grad=None)),
-    Behaviour("gradients", "gradients of one backward or autograd.grad call",
-              (op_action,), finale=_single_backward),
-    Behaviour("accumulation", ".grad accumulating over several backward calls, and resets",
-              _weighted((op_action, 3), (backward_action, 2), (reset_grad_action, 1),
-                        (retain_grad_action, 1)), finale=backward_action, max_body=8),
-    Behaviour("retain_graph", "backward twice through a graph, with and without retain_graph",
-              (op_action,), finale=_repeated_backward),
-    Behaviour("no_grad", "no_grad / enable_grad / set_grad_enabled blocks",
-              _weighted((op_action, 3), (grad_mode_action, 2), (requires_grad_action, 1)),
-              finale=backward_action, max_body=8),
-    Behaviour("data", "in-place changes through .data, invisible to autograd",
-              _weighted((op_action, 3), (data_action, 2), (backward_action, 1)),
-              finale=backward_action, max_body=8),
-    Behaviour("detach", "detach(): shared storage and version counter, no graph",
-              _weighted((op_action, 3), (detach_action, 2)), finale=backward_action,
-              max_body=8),
-    Behaviour("inplace", "in-place ops on tensors in a graph, and version checks",
-              _weighted((op_action, 3), (inplace_action, 2)), finale=backward_action,
-              max_body=8),
-    Behaviour("hooks", "tensor hooks: call order, seen gradients, replaced gradients",
-              _weighted((op_action, 3), (hook_action, 2), (retain_grad_action, 1)),
-              finale=_repeated_backward, max_body=8),
-    Behaviour("higher_order", "create_graph=True: differentiating gradients",
-              (op_action,), finale=_higher_order, config=BuildConfig(ops=_SMOOTH_OPS)),
-    Behaviour("errors", "what torch rejects: the exception class and message",
-              _weighted((op_action, 2), (error_action, 1))),
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe("values", (op_action,), config=BuildConfig(leaves_require_grad=False)),
+    Recipe("metadata",
+           _weighted((op_action, 4), (requires_grad_action, 1), (retain_grad_action, 1)),
+           config=BuildConfig(leaves_require_grad=None)),
+    Recipe("gradients", (op_action,), finale=_single_backward),
+    Recipe("accumulation",
+           _weighted((op_action, 3), (backward_action, 2), (reset_grad_action, 1),
+                     (retain_grad_action, 1)),
+           finale=backward_action, max_body=8),
+    Recipe("retain_graph", (op_action,), finale=_repeated_backward),
+    Recipe("no_grad",
+           _weighted((op_action, 3), (grad_mode_action, 2), (requires_grad_action, 1)),
+           finale=backward_action, max_body=8),
+    Recipe("data", _weighted((op_action, 3), (data_action, 2), (backward_action, 1)),
+           finale=backward_action, max_body=8),
+    Recipe("detach", _weighted((op_action, 3), (detach_action, 2)),
+           finale=backward_action, max_body=8),
+    Recipe("inplace", _weighted((op_action, 3), (inplace_action, 2)),
+           finale=backward_action, max_body=8),
+    Recipe("hooks", _weighted((op_action, 3), (hook_action, 2), (retain_grad_action, 1)),
+           finale=_repeated_backward, max_body=8),
+    Recipe("higher_order", (op_action,), finale=_higher_order,
+           config=BuildConfig(ops=_SMOOTH_OPS)),
+    Recipe("errors", _weighted((op_action, 2), (error_action, 1))),
 )}
 
 
-def programs(behaviour: str | Behaviour,
+def programs(behaviour: str | Recipe,
              config: BuildConfig | None = None) -> st.SearchStrategy[Program]:
-    """Programs exercising one behaviour (a name from `BEHAVIOURS`, or a `Behaviour`)."""
-    spec = BEHAVIOURS[behaviour] if isinstance(behaviour, str) else behaviour
+    """Programs exercising one behaviour (a name from `BEHAVIOURS`, or a `Recipe`)."""
+    spec = RECIPES[behaviour] if isinstance(behaviour, str) else behaviour
     build_config = config or spec.config
 
     @st.composite

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:  # keeps `import conformance.engines` cheap (the pytest plugin uses it)
+    import numpy as np
 
 # Optional capabilities (strings, so adapters need not import the kit to declare them).
 FLAGS = "flags"                    # flags(t): requires_grad and is_leaf
