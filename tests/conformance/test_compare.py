@@ -1,0 +1,76 @@
+"""Comparing traces: exact where torch is exact, tolerant only by the documented rule, and
+silent about differences rounding can explain."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from conformance.compare import (
+    DEFAULT_TOLERANCES,
+    Tolerance,
+    compare,
+    normalise_message,
+    tolerance,
+    value_mismatch,
+)
+from conformance.engines import load_engine
+from conformance.program import ApplyOp, Backward, MakeLeaf, Program, Ref, Values
+from conformance.run import Trace, run_program
+
+TORCH = load_engine("torch")
+F32 = DEFAULT_TOLERANCES["float32"]
+
+
+def test_defaults_are_torch_testing_assert_close_and_widen_with_rounding_steps() -> None:
+    assert tolerance("float32", 1, 0.0) == Tolerance(1.3e-6, 1e-5)
+    assert tolerance("float64", 1, 0.0) == Tolerance(1e-7, 1e-7)
+    wide = tolerance("float32", 64, 100.0)
+    assert wide.rtol == 4 * 1.3e-6
+    assert wide.atol > 100.0 * 64 * 2**-24
+
+
+def test_nan_and_inf_are_compared_exactly() -> None:
+    expected = np.array([math.nan, math.inf, 1.0], dtype=np.float32)
+    assert value_mismatch(expected.copy(), expected, F32) == ""
+    assert "compared exactly" in value_mismatch(np.array([1.0, math.inf, 1.0], np.float32),
+                                                expected, F32)
+    assert "compared exactly" in value_mismatch(np.array([math.nan, -math.inf, 1.0], np.float32),
+                                                expected, F32)
+
+
+def test_finite_values_use_the_tolerance() -> None:
+    expected = np.array([1.0, 100.0], dtype=np.float32)
+    assert value_mismatch(expected * np.float32(1 + 1e-7), expected, F32) == ""
+    assert value_mismatch(expected * np.float32(1.001), expected, F32).startswith(
+        "first difference at [0]: |1.001 - 1| = 0.001 > rtol 1.3e-06, atol 1e-05")
+
+
+def test_build_specific_message_tails_are_ignored() -> None:
+    message = "The .grad attribute ... (Triggered internally at /__w/pytorch/TensorBody.h:493.)"
+    assert normalise_message(message) == "The .grad attribute ..."
+
+
+def test_a_kink_reached_through_rounding_is_ambiguous_not_a_finding() -> None:
+    # relu's input is a hair above 0 on the oracle; an engine that rounded it a hair below
+    # gets gradient 0 instead of 1 there, a difference rounding explains.
+    program = Program((MakeLeaf("t0", Values((2,), (1e-9, 1.0))),
+                       ApplyOp(("t1",), "relu", (Ref("t0"),)),
+                       ApplyOp(("t2",), "sum", (Ref("t1"),)), Backward("t2")))
+    oracle = run_program(program, TORCH)
+
+    def engine_trace(relu_input: np.ndarray) -> Trace:
+        relu, backward = oracle.outcomes[1], oracle.outcomes[3]
+        grads = dict(backward.grads)
+        t0_grad = grads["t0"]
+        assert t0_grad is not None
+        grads["t0"] = replace(t0_grad, values=np.array([0.0, 1.0], np.float32))
+        outcomes = (oracle.outcomes[0], replace(relu, inputs=(relu_input,)),
+                    oracle.outcomes[2], replace(backward, grads=tuple(grads.items())))
+        return replace(oracle, outcomes=outcomes)
+
+    assert compare(program, engine_trace(np.array([-1e-9, 1.0], np.float32)), oracle) == ()
+    # With the oracle's own relu input, the gradient difference is a finding.
+    relu_input = oracle.outcomes[1].inputs[0]
+    findings = compare(program, engine_trace(relu_input), oracle)
+    assert [(f.check, f.subject) for f in findings] == [("value", "t0.grad")]

@@ -1,0 +1,38 @@
+"""torch checked against itself gives no findings, whatever the seed: the kit does not
+cry wolf on its own oracle."""
+
+import pytest
+from hypothesis import settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from conformance.behaviours import BEHAVIOURS
+from conformance.check import check_behaviour
+from conformance.engines import load_engine
+from conformance.lockstep import lockstep_machine
+from conformance.strategies import (
+    backward_action,
+    data_action,
+    grad_mode_action,
+    inplace_action,
+    op_action,
+    reset_grad_action,
+)
+
+TORCH = load_engine("torch")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("behaviour", list(BEHAVIOURS))
+def test_torch_conforms_to_itself(behaviour: str, seed: int) -> None:
+    result = check_behaviour(behaviour, TORCH, TORCH, seed_value=seed, max_examples=40)
+    assert result.findings == ()
+    assert result.total.programs == 40
+    assert result.total.not_applicable == 0
+
+
+def test_torch_in_lockstep_with_itself() -> None:
+    machine = lockstep_machine(TORCH, TORCH, {
+        "op": op_action, "backward": backward_action, "reset_grad": reset_grad_action,
+        "grad_mode": grad_mode_action, "data": data_action, "inplace": inplace_action,
+    })
+    run_state_machine_as_test(machine, settings=settings(max_examples=30, deadline=None))
