@@ -132,8 +132,8 @@ def pow(input: Operand, exponent: Operand) -> Tensor:
 
 def rsub(input: Tensor, other: Operand, *, alpha: float = 1) -> Tensor:
     if isinstance(other, Tensor):
-        return other.sub(input, alpha=alpha)
-    return D.rsub(input * alpha if alpha != 1 else input, other=other)
+        return D.rsub_tensor(input, other, alpha=alpha)
+    return D.rsub(input, other, alpha=alpha)
 
 
 def where(condition: Tensor, input: Operand, other: Operand) -> Tensor:
@@ -153,9 +153,7 @@ def numel(input: Tensor) -> int:
 
 
 def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
-    import numpy as np
-
-    shape = np.broadcast_shapes(*(tuple(t.shape) for t in tensors))
+    shape = D.broadcast_shape(*(tuple(t.shape) for t in tensors))
     return tuple(t.expand(shape) for t in tensors)
 
 

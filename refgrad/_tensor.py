@@ -506,7 +506,7 @@ class Tensor:
     def pow(self, exponent: Operand) -> Tensor:
         if isinstance(exponent, Tensor):
             return D.pow_tensor(self, exponent)
-        return D.pow_scalar(self, exponent=exponent)
+        return D.pow_scalar(self, exponent)
 
     def neg(self) -> Tensor:
         return D.neg(self)
@@ -515,7 +515,7 @@ class Tensor:
         return D.reciprocal(self)
 
     def square(self) -> Tensor:
-        return D.pow_scalar(self, exponent=2)
+        return D.pow_scalar(self, 2)
 
     __add__ = add
     __sub__ = sub
@@ -527,7 +527,7 @@ class Tensor:
     __rmul__ = mul
 
     def __rsub__(self, other: Number) -> Tensor:
-        return D.rsub(self, other=other)
+        return D.rsub(self, other, alpha=1)
 
     def __rtruediv__(self, other: Number) -> Tensor:
         return D.reciprocal(self) * other
@@ -678,7 +678,7 @@ class Tensor:
 
     def clamp(self, min: Operand | None = None, max: Operand | None = None) -> Tensor:
         if isinstance(min, Tensor) or isinstance(max, Tensor):
-            return D.clamp_tensor(self, _optional_operand(min), _optional_operand(max))
+            return D.clamp_with_tensors(self, min, max)
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
         return D.clamp(self, min=min, max=max)
@@ -710,7 +710,7 @@ class Tensor:
         source = self if dtype is None else self.to(dtype)
         if dim is None:
             return D.sum_all(source)
-        return D.sum_dim(source, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
+        return D.sum_dim(source, dim=_reduction_dims(dim, self.ndim), keepdim=keepdim)
 
     def mean(
         self,
@@ -727,7 +727,7 @@ class Tensor:
             )
         if dim is None:
             return D.mean(source)
-        return D.mean_dim(source, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
+        return D.mean_dim(source, dim=_reduction_dims(dim, self.ndim), keepdim=keepdim)
 
     def prod(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
         if dim is None:
@@ -771,10 +771,10 @@ class Tensor:
         return _ValuesIndices(*D.min_dim(self, dim=_wrap_dim(dim, self.ndim), keepdim=keepdim))
 
     def amax(self, dim: _int | Sequence[_int] = (), keepdim: _bool = False) -> Tensor:
-        return D.amax(self, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
+        return D.amax(self, dim=_reduction_dims(dim, self.ndim), keepdim=keepdim)
 
     def amin(self, dim: _int | Sequence[_int] = (), keepdim: _bool = False) -> Tensor:
-        return D.amin(self, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
+        return D.amin(self, dim=_reduction_dims(dim, self.ndim), keepdim=keepdim)
 
     def argmax(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
         return D.argmax(
@@ -796,7 +796,7 @@ class Tensor:
         keepdim: _bool = False,
     ) -> Tensor:
         order = 2.0 if p == "fro" else float(p)
-        dims = tuple(range(self.ndim)) if dim is None else _wrap_dims(dim, self.ndim)
+        dims = _reduction_dims(dim, self.ndim)
         return D.norm(self, ord=order, dim=dims, keepdim=keepdim)
 
     def softmax(self, dim: _int) -> Tensor:
@@ -878,9 +878,16 @@ class Tensor:
         return self.transpose(-2, -1)
 
     def permute(self, *dims: Any) -> Tensor:
-        ordered = tuple(_wrap_dim(d, self.ndim) for d in _flatten_size(dims))
-        if sorted(ordered) != list(range(self.ndim)):
-            raise RuntimeError("permute(): dims must be a permutation of the tensor's dimensions")
+        wanted = _flatten_size(dims)
+        if len(wanted) != self.ndim:
+            raise RuntimeError(
+                "permute(sparse_coo): number of dimensions in the tensor input does not match "
+                "the length of the desired ordering of dimensions i.e. input.dim() = "
+                f"{self.ndim} is not equal to len(dims) = {len(wanted)}"
+            )
+        ordered = tuple(_wrap_dim(d, self.ndim) for d in wanted)
+        if len(set(ordered)) != len(ordered):
+            raise RuntimeError("permute(): duplicate dims are not allowed.")
         return D.permute(self, dims=ordered)
 
     def unsqueeze(self, dim: _int) -> Tensor:
@@ -894,7 +901,7 @@ class Tensor:
         return D.squeeze_dims(self, dim=_wrap_dims(dim, self.ndim))
 
     def expand(self, *sizes: Any) -> Tensor:
-        return D.expand(self, size=_expanded_shape(self.shape, _flatten_size(sizes)))
+        return D.expand(self, size=_expanded_shape(self, _flatten_size(sizes)))
 
     def expand_as(self, other: Tensor) -> Tensor:
         return self.expand(other.shape)
@@ -909,6 +916,19 @@ class Tensor:
 
     def narrow(self, dim: _int, start: _int, length: _int) -> Tensor:
         dim = _wrap_dim(dim, self.ndim)
+        size = self.shape[dim]
+        if not -size <= start <= size:
+            raise IndexError(
+                f"start out of range (expected to be in range of [{-size}, {size}], but got "
+                f"{start})"
+            )
+        if length < 0:
+            raise RuntimeError("narrow(): length must be non-negative.")
+        start = start + size if start < 0 else start  # a negative start counts from the end
+        if start + length > size:
+            raise RuntimeError(
+                f"start ({start}) + length ({length}) exceeds dimension size ({size})."
+            )
         return D.slice_dim(self, dim=dim, start=start, stop=start + length, step=1)
 
     def select(self, dim: _int, index: _int) -> Tensor:
@@ -973,7 +993,7 @@ class Tensor:
         return self._inplace(D.div, other)
 
     def pow_(self, exponent: Number) -> Tensor:
-        return self._inplace(D.pow_scalar, exponent=exponent)
+        return self._inplace(D.pow_scalar, exponent)
 
     def neg_(self) -> Tensor:
         return self._inplace(D.neg)
@@ -1077,10 +1097,6 @@ def _is_operand(value: object) -> bool:
     return isinstance(value, Tensor | bool | int | float | np.ndarray | np.generic)
 
 
-def _optional_operand(value: Operand | None) -> Tensor | None:
-    return None if value is None else as_operand(value)
-
-
 def make_view(
     source: Tensor, array: np.ndarray, op: Op, attrs: dict[str, Any], output: int
 ) -> Tensor:
@@ -1141,6 +1157,12 @@ def _wrap_dims(dims: int | Sequence[int], ndim: int) -> tuple[int, ...]:
     return wrapped
 
 
+def _reduction_dims(dim: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    """The dims a reduction reduces. None and () both mean all of them, as in torch."""
+    dims = () if dim is None else _wrap_dims(dim, ndim)
+    return tuple(d for d in dims if d < ndim) or tuple(range(ndim))  # a 0-dim has none
+
+
 def _infer_shape(shape: tuple[int, ...], numel: int) -> tuple[int, ...]:
     """Resolve one -1 in a view/reshape shape, with torch's error when sizes disagree."""
     if shape.count(-1) > 1:
@@ -1155,15 +1177,22 @@ def _infer_shape(shape: tuple[int, ...], numel: int) -> tuple[int, ...]:
     return shape
 
 
-def _expanded_shape(shape: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int, ...]:
+def _expanded_shape(t: Tensor, sizes: tuple[int, ...]) -> tuple[int, ...]:
+    shape = t.shape
     if len(sizes) < len(shape):
         raise RuntimeError(
-            f"expand({_legacy_repr(shape)}, size={list(sizes)}): the number of sizes provided "
-            f"({len(sizes)}) must be greater or equal to the number of dimensions in the "
-            f"tensor ({len(shape)})"
+            f"expand(torch.{t.dtype.legacy_type_name}{{{list(shape)}}}, size={list(sizes)}): the "
+            f"number of sizes provided ({len(sizes)}) must be greater or equal to the number of "
+            f"dimensions in the tensor ({len(shape)})"
         )
     result = list(sizes)
     offset = len(sizes) - len(shape)
+    for i, wanted in enumerate(sizes[:offset]):
+        if wanted < 0:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({wanted}) isn't allowed in a leading, "
+                f"non-existing dimension {i}"
+            )
     for i, own in enumerate(shape):
         wanted = sizes[offset + i]
         if wanted == -1:
@@ -1177,17 +1206,12 @@ def _expanded_shape(shape: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int
     return tuple(result)
 
 
-def _legacy_repr(shape: tuple[int, ...]) -> str:
-    return f"{{{', '.join(str(s) for s in shape)}}}"
-
-
 def _variance_args(
     t: Tensor, dim: Any, unbiased: bool | None, keepdim: bool, correction: Number | None
 ) -> dict[str, Any]:
     if correction is None:
         correction = 0 if unbiased is False else 1
-    dims = tuple(range(t.ndim)) if dim is None else _wrap_dims(dim, t.ndim)
-    return {"dim": dims, "correction": correction, "keepdim": keepdim}
+    return {"dim": _reduction_dims(dim, t.ndim), "correction": correction, "keepdim": keepdim}
 
 
 def _check_nonempty(t: Tensor, name: str) -> None:

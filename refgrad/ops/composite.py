@@ -2,7 +2,7 @@
 
 ``matmul`` picks dot / mv / mm / bmm by rank (and reshapes around them), ``reshape`` is a
 view when the memory allows and a copy otherwise, ``split`` and ``chunk`` are one
-``split_with_sizes``. Each follows torch's own decomposition, because the decomposition
+``split`` entry. Each follows torch's own decomposition, because the decomposition
 is observable: it decides the grad_fn names a user sees.
 """
 
@@ -61,7 +61,7 @@ def split(t: Tensor, split_size: int | Sequence[int], dim: int) -> tuple[Tensor,
                 f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's "
                 f"size at dimension {dim}), but got split_sizes={list(sizes)}"
             )
-    result = D.split_with_sizes(t, dim=dim, sizes=sizes)
+    result = D.split(t, dim=dim, sizes=sizes, with_sizes=not isinstance(split_size, int))
     return result if isinstance(result, tuple) else (result,)
 
 
@@ -74,7 +74,7 @@ def chunk(t: Tensor, chunks: int, dim: int) -> tuple[Tensor, ...]:
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if len(tensors) == 0:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     for position, t in enumerate(tensors):
         if t.ndim == 0:
             raise RuntimeError(
@@ -189,7 +189,7 @@ def _batched_matmul(a: Tensor, b: Tensor) -> Tensor:
             f"Expected size for first two dimensions of batch2 tensor to be: "
             f"[{_batch_count(a, b)}, {m1}] but got: [{_batch_count(a, b)}, {m2}]."
         )
-    batch = list(np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
+    batch = list(D.broadcast_shape(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
     count = math.prod(batch)
     a3 = a.expand(*batch, n, m1).reshape(count, n, m1)
     if b.ndim == 1:
@@ -204,7 +204,7 @@ def _batched_matmul(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _batch_count(a: Tensor, b: Tensor) -> int:
-    return math.prod(np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
+    return math.prod(D.broadcast_shape(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
 
 
 def _check_mm(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,43 +35,119 @@ S = ("self",)
 SO = ("self", "other")
 
 
-def _errstate(fn: Any) -> Any:
-    """NumPy warns on log(0), 0/0, ...; torch silently returns inf/nan, and so do we."""
+# -- torch's errors where NumPy's differ ------------------------------------------------------
 
-    def quiet(*args: Any, **kwargs: Any) -> Any:
-        with np.errstate(all="ignore"):
-            return fn(*args, **kwargs)
 
-    quiet.__name__ = getattr(fn, "__name__", "forward")
-    return quiet
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape `shapes` broadcast to, or torch's error for the last clashing dim."""
+    result: tuple[int, ...] = ()
+    for shape in shapes:
+        ndim = max(len(result), len(shape))
+        a = (1,) * (ndim - len(result)) + result
+        b = (1,) * (ndim - len(shape)) + tuple(shape)
+        for i in reversed(range(ndim)):
+            if a[i] != b[i] and a[i] != 1 and b[i] != 1:
+                raise RuntimeError(
+                    f"The size of tensor a ({a[i]}) must match the size of tensor b ({b[i]}) "
+                    f"at non-singleton dimension {i}"
+                )
+        result = tuple(y if x == 1 else x for x, y in zip(a, b, strict=True))
+    return result
+
+
+def _broadcasting(forward: Any) -> Any:
+    """An elementwise forward: NumPy broadcasts as torch does, but words a clash differently."""
+
+    def checked(*operands: Any, **attrs: Any) -> Any:
+        try:
+            return forward(*operands, **attrs)
+        except ValueError:
+            broadcast_shape(*(np.shape(o) for o in operands))  # raises torch's error
+            raise
+
+    return checked
+
+
+def _is_bool(operand: Any) -> bool:
+    return isinstance(operand, bool) or getattr(operand, "dtype", None) == np.bool_
+
+
+def _integer_bitwise(forward: Any, name: str) -> Any:
+    """Bitwise ops exist for bool and integer dtypes only (checked after promotion)."""
+
+    def checked(*operands: Any) -> Any:
+        for operand in operands:
+            if isinstance(operand, np.ndarray) and operand.dtype.kind == "f":
+                c_name = _dtypes.from_numpy_dtype(operand.dtype).c_name
+                raise NotImplementedError(f'"{name}_cpu" not implemented for \'{c_name}\'')
+        return _broadcasting(forward)(*operands)
+
+    return checked
+
+
+def _invert(a: np.ndarray) -> np.ndarray:
+    if a.dtype.kind == "f":
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
+    return np.invert(a)
+
+
+def _subtract(a: Any, b: Any, alpha: Any) -> Any:
+    if _is_bool(a) and _is_bool(b):
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. "
+            "Use the `^` or `logical_xor()` operator instead."
+        )
+    return a - alpha * b if alpha != 1 else a - b
+
+
+def _negative(a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.bool_:
+        raise RuntimeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
+            "to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+    return np.negative(a)
+
+
+def _in_result_type(a: np.ndarray, *numbers: Any) -> np.ndarray:
+    """`a` cast to torch's result type of `a` and Python numbers: int meets 0.5 -> float."""
+    own = _dtypes.from_numpy_dtype(a.dtype)
+    scalars = [_dtypes.python_scalar_dtype(n) for n in numbers if n is not None]
+    wanted = _dtypes.result_type([own], [], scalars)
+    return a if wanted is own else a.astype(wanted.numpy)
 
 
 # -- arithmetic -----------------------------------------------------------------------------
 
-add = Op("add", lambda a, b, alpha: a + alpha * b if alpha != 1 else a + b, "AddBackward0", SO, {
+add = Op("add", _broadcasting(lambda a, b, alpha: a + alpha * b if alpha != 1 else a + b), "AddBackward0", SO, {
     "self": lambda grad: grad,
     "other": lambda grad, alpha: grad if alpha == 1 else grad * alpha,
 })
-sub = Op("sub", lambda a, b, alpha: a - alpha * b if alpha != 1 else a - b, "SubBackward0", SO, {
+sub = Op("sub", _broadcasting(_subtract), "SubBackward0", SO, {
     "self": lambda grad: grad,
     "other": lambda grad, alpha: -grad if alpha == 1 else grad * -alpha,
 })
-# `2 - x`: the scalar is an attribute, so the node has a single input.
-rsub = Op("rsub", lambda a, other: other - a, "RsubBackward1", S, {
-    "self": lambda grad: -grad,
+# `2 - x` (a number on the left): only the tensor is differentiable, so the node has one edge.
+rsub = Op("rsub", lambda a, other, alpha: other - alpha * a if alpha != 1 else other - a, "RsubBackward1", SO, {
+    "self": lambda grad, alpha: -grad if alpha == 1 else grad * -alpha,
 })
-mul = Op("mul", np.multiply, "MulBackward0", SO, {
+# torch.rsub(x, y) with two tensors: y - x, a node of its own.
+rsub_tensor = Op("rsub", _broadcasting(lambda a, b, alpha: _subtract(b, a, alpha)), "RsubBackward0", SO, {
+    "self": lambda grad, alpha: -grad if alpha == 1 else grad * -alpha,
+    "other": lambda grad: grad,
+})
+mul = Op("mul", _broadcasting(np.multiply), "MulBackward0", SO, {
     "self": lambda grad, other: grad * other,
     "other": lambda grad, self: grad * self,
 })
-div = Op("div", _errstate(np.true_divide), "DivBackward0", SO, {
+div = Op("div", _broadcasting(np.true_divide), "DivBackward0", SO, {
     "self": lambda grad, other: grad / other,
     "other": lambda grad, self, other: -grad * self / (other * other),
 }, dtypes=float_dtype)
-neg = Op("neg", np.negative, "NegBackward0", S, {
+neg = Op("neg", _negative, "NegBackward0", S, {
     "self": lambda grad: -grad,
 })
-reciprocal = Op("reciprocal", _errstate(np.reciprocal), "ReciprocalBackward0", S, {
+reciprocal = Op("reciprocal", np.reciprocal, "ReciprocalBackward0", S, {
     "self": lambda grad, result: -grad * (result * result),
 }, dtypes=float_dtype)
 
@@ -95,29 +172,38 @@ def _pow_base_grad(grad: Tensor, self: Tensor, exponent: Tensor) -> Tensor:
     return grad * (exponent * self ** (exponent - 1)).masked_fill(exponent == 0, 0.0)
 
 
-pow_scalar = Op("pow", _errstate(lambda a, exponent: np.power(a, exponent)), "PowBackward0", S, {
+def _power(a: np.ndarray, exponent: Any) -> np.ndarray:
+    if a.dtype.kind in "iu" and isinstance(exponent, int) and exponent < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return np.power(a, exponent)
+
+
+# The exponent is a Python number: it takes part in type promotion (int ** 0.5 is float) but
+# has no edge of its own.
+pow_scalar = Op("pow", _power, "PowBackward0", ("self", "exponent"), {
     "self": _pow_scalar_grad,
 })
-pow_tensor = Op("pow", _errstate(np.power), "PowBackward1", ("self", "exponent"), {
+pow_tensor = Op("pow", _broadcasting(np.power), "PowBackward1", ("self", "exponent"), {
     "self": _pow_base_grad,
     "exponent": lambda grad, self, exponent, result: _pow_exponent_grad(grad, self, exponent, result),
 })
-pow_scalar_base = Op("pow", _errstate(np.power), "PowBackward2", ("self", "exponent"), {
+# A Python number as the base: ``2 ** x``.
+pow_scalar_base = Op("pow", np.power, "PowBackward2", ("self", "exponent"), {
     "exponent": lambda grad, self, exponent, result: _pow_exponent_grad(grad, self, exponent, result),
-}, dtypes=float_dtype)
+})
 
 # -- unary elementwise ----------------------------------------------------------------------
 
-exp = Op("exp", _errstate(np.exp), "ExpBackward0", S, {
+exp = Op("exp", np.exp, "ExpBackward0", S, {
     "self": lambda grad, result: grad * result,
 }, dtypes=float_dtype)
-log = Op("log", _errstate(np.log), "LogBackward0", S, {
+log = Op("log", np.log, "LogBackward0", S, {
     "self": lambda grad, self: grad / self,
 }, dtypes=float_dtype)
-log1p = Op("log1p", _errstate(np.log1p), "Log1PBackward0", S, {
+log1p = Op("log1p", np.log1p, "Log1PBackward0", S, {
     "self": lambda grad, self: grad / (self + 1),
 }, dtypes=float_dtype)
-expm1 = Op("expm1", _errstate(np.expm1), "Expm1Backward0", S, {
+expm1 = Op("expm1", np.expm1, "Expm1Backward0", S, {
     "self": lambda grad, result: grad * (result + 1),
 }, dtypes=float_dtype)
 sin = Op("sin", np.sin, "SinBackward0", S, {
@@ -132,7 +218,7 @@ tan = Op("tan", np.tan, "TanBackward0", S, {
 tanh = Op("tanh", np.tanh, "TanhBackward0", S, {
     "self": lambda grad, result: grad * (1 - result * result),
 }, dtypes=float_dtype)
-sigmoid = Op("sigmoid", _errstate(lambda a: 1 / (1 + np.exp(-a))), "SigmoidBackward0", S, {
+sigmoid = Op("sigmoid", lambda a: 1 / (1 + np.exp(-a)), "SigmoidBackward0", S, {
     "self": lambda grad, result: grad * (result * (1 - result)),
 }, dtypes=float_dtype)
 # relu'(0) = 0; a nan input passes its gradient through (nan <= 0 is False).
@@ -142,10 +228,10 @@ relu = Op("relu", lambda a: np.where(a < 0, np.zeros_like(a), a), "ReluBackward0
 absolute = Op("abs", np.abs, "AbsBackward0", S, {
     "self": lambda grad, self: grad * self.sgn(),
 })
-sqrt = Op("sqrt", _errstate(np.sqrt), "SqrtBackward0", S, {
+sqrt = Op("sqrt", np.sqrt, "SqrtBackward0", S, {
     "self": lambda grad, result: grad / (result * 2),
 }, dtypes=float_dtype)
-rsqrt = Op("rsqrt", _errstate(lambda a: 1 / np.sqrt(a)), "RsqrtBackward0", S, {
+rsqrt = Op("rsqrt", lambda a: 1 / np.sqrt(a), "RsqrtBackward0", S, {
     "self": lambda grad, result: grad * (result ** 3) * -0.5,
 }, dtypes=float_dtype)
 def _zeros_like(grad: Tensor) -> Tensor:
@@ -154,7 +240,8 @@ def _zeros_like(grad: Tensor) -> Tensor:
 
 
 sign = Op("sign", np.sign, "SignBackward0", S, {"self": _zeros_like})
-sgn = Op("sgn", np.sign, "SgnBackward0", S, {"self": _zeros_like})
+# torch's sgn formula (written for complex numbers) reads self and result, so it saves them.
+sgn = Op("sgn", np.sign, "SgnBackward0", S, {"self": lambda grad, self, result: _zeros_like(grad)})
 floor = Op("floor", np.floor, "FloorBackward0", S, {"self": _zeros_like})
 ceil = Op("ceil", np.ceil, "CeilBackward0", S, {"self": _zeros_like})
 round_even = Op("round", np.round, "RoundBackward0", S, {"self": _zeros_like})
@@ -165,20 +252,20 @@ clone = Op("clone", lambda a: a.copy(), "CloneBackward0", S, {"self": lambda gra
 
 # -- comparisons and logic: values only, never differentiable ----------------------------------
 
-eq = Op("eq", np.equal, inputs=SO, dtypes=bool_result)
-ne = Op("ne", np.not_equal, inputs=SO, dtypes=bool_result)
-lt = Op("lt", np.less, inputs=SO, dtypes=bool_result)
-le = Op("le", np.less_equal, inputs=SO, dtypes=bool_result)
-gt = Op("gt", np.greater, inputs=SO, dtypes=bool_result)
-ge = Op("ge", np.greater_equal, inputs=SO, dtypes=bool_result)
+eq = Op("eq", _broadcasting(np.equal), inputs=SO, dtypes=bool_result)
+ne = Op("ne", _broadcasting(np.not_equal), inputs=SO, dtypes=bool_result)
+lt = Op("lt", _broadcasting(np.less), inputs=SO, dtypes=bool_result)
+le = Op("le", _broadcasting(np.less_equal), inputs=SO, dtypes=bool_result)
+gt = Op("gt", _broadcasting(np.greater), inputs=SO, dtypes=bool_result)
+ge = Op("ge", _broadcasting(np.greater_equal), inputs=SO, dtypes=bool_result)
 logical_not = Op("logical_not", np.logical_not, dtypes=bool_result)
-logical_and = Op("logical_and", np.logical_and, inputs=SO, dtypes=bool_result)
-logical_or = Op("logical_or", np.logical_or, inputs=SO, dtypes=bool_result)
-logical_xor = Op("logical_xor", np.logical_xor, inputs=SO, dtypes=bool_result)
-bitwise_not = Op("bitwise_not", np.invert)
-bitwise_and = Op("bitwise_and", np.bitwise_and, inputs=SO)
-bitwise_or = Op("bitwise_or", np.bitwise_or, inputs=SO)
-bitwise_xor = Op("bitwise_xor", np.bitwise_xor, inputs=SO)
+logical_and = Op("logical_and", _broadcasting(np.logical_and), inputs=SO, dtypes=bool_result)
+logical_or = Op("logical_or", _broadcasting(np.logical_or), inputs=SO, dtypes=bool_result)
+logical_xor = Op("logical_xor", _broadcasting(np.logical_xor), inputs=SO, dtypes=bool_result)
+bitwise_not = Op("bitwise_not", _invert)
+bitwise_and = Op("bitwise_and", _integer_bitwise(np.bitwise_and, "bitwise_and"), inputs=SO)
+bitwise_or = Op("bitwise_or", _integer_bitwise(np.bitwise_or, "bitwise_or"), inputs=SO)
+bitwise_xor = Op("bitwise_xor", _integer_bitwise(np.bitwise_xor, "bitwise_xor"), inputs=SO)
 isnan = Op("isnan", np.isnan, dtypes=bool_result)
 isinf = Op("isinf", np.isinf, dtypes=bool_result)
 isfinite = Op("isfinite", np.isfinite, dtypes=bool_result)
@@ -187,21 +274,22 @@ isfinite = Op("isfinite", np.isfinite, dtypes=bool_result)
 
 
 def _maximum_grad(grad: Tensor, self: Tensor, other: Tensor) -> Tensor:
-    # Ties split the gradient evenly between the two inputs.
-    return (grad * (self > other)) + (grad * (self == other)) * 0.5
+    # Ties split the gradient evenly; with a nan on either side, both inputs get all of it.
+    return (grad / 2).where(self == other, grad).masked_fill(self < other, 0.0)
 
 
-maximum = Op("maximum", np.maximum, "MaximumBackward0", SO, {
+maximum = Op("maximum", _broadcasting(np.maximum), "MaximumBackward0", SO, {
     "self": _maximum_grad,
     "other": lambda grad, self, other: _maximum_grad(grad, other, self),
 })
-minimum = Op("minimum", np.minimum, "MinimumBackward0", SO, {
+minimum = Op("minimum", _broadcasting(np.minimum), "MinimumBackward0", SO, {
     "self": lambda grad, self, other: _maximum_grad(grad, other, self),
     "other": _maximum_grad,
 })
 
 
 def _clamp_forward(a: np.ndarray, min: Any, max: Any) -> np.ndarray:
+    a = _in_result_type(a, min, max)  # an integer tensor clamped to 0.5 is float
     if min is not None:
         a = np.maximum(a, np.asarray(min, dtype=a.dtype))
     if max is not None:  # applied last: with min > max, everything becomes max, as in torch
@@ -209,42 +297,74 @@ def _clamp_forward(a: np.ndarray, min: Any, max: Any) -> np.ndarray:
     return a
 
 
+def _pass_where(grad: Tensor, keep: Tensor) -> Tensor:
+    """grad where `keep`, else exactly 0 (torch uses where(): an inf grad gives 0, not nan)."""
+    return grad.masked_fill(keep.logical_not(), 0.0)
+
+
 def _clamp_grad(grad: Tensor, self: Tensor, min: Any, max: Any) -> Tensor:
-    # Inclusive at the bounds (unlike relu at 0).
-    keep = None
-    if min is not None:
-        keep = self >= min
-    if max is not None:
-        keep = (self <= max) if keep is None else keep & (self <= max)
-    assert keep is not None
-    return grad * keep
+    # Inclusive at the bounds (unlike relu at 0); nan inputs get no gradient.
+    if min is not None and max is not None:
+        return _pass_where(grad, (self >= min) & (self <= max))
+    return _pass_where(grad, self >= min if min is not None else self <= max)
 
 
-clamp = Op("clamp", _clamp_forward, "ClampBackward1", S, {"self": _clamp_grad})
+clamp = Op("clamp", _clamp_forward, "ClampBackward1", S, {"self": _clamp_grad}, dtypes=forward_dtype)
 clamp_min = Op("clamp_min", lambda a, min: _clamp_forward(a, min, None), "ClampMinBackward0", S, {
-    "self": lambda grad, self, min: grad * (self >= min),
-})
+    "self": lambda grad, self, min: _pass_where(grad, self >= min),
+}, dtypes=forward_dtype)
 clamp_max = Op("clamp_max", lambda a, max: _clamp_forward(a, None, max), "ClampMaxBackward0", S, {
-    "self": lambda grad, self, max: grad * (self <= max),
+    "self": lambda grad, self, max: _pass_where(grad, self <= max),
+}, dtypes=forward_dtype)
+clamp_tensor = Op("clamp", _broadcasting(lambda a, lo, hi: np.minimum(np.maximum(a, lo), hi)), "ClampBackward0", ("self", "min", "max"), {
+    "self": lambda grad, self, min, max: _pass_where(grad, (self >= min) & (self <= max)),
+    "min": lambda grad, self, min, max: _pass_where(grad, (self < min) & (min < max)),
+    "max": lambda grad, self, min, max: _pass_where(grad, (self > max) | (max < min)),
 })
 
 
-# Missing tensor bounds arrive as -inf / +inf, so one entry serves all three forms.
-clamp_tensor = Op("clamp", lambda a, lo, hi: np.minimum(np.maximum(a, lo), hi), "ClampBackward0", ("self", "min", "max"), {
-    "self": lambda grad, self, min, max: grad * ((self >= min) & (self <= max)),
-    "min": lambda grad, self, min, max: grad * ((self < min) & (min < max)),
-    "max": lambda grad, self, min, max: grad * ((self > max) | (max < min)),
-})
-where = Op("where", lambda c, a, b: np.where(c, a, b), "WhereBackward0", ("condition", "self", "other"), {
+def clamp_with_tensors(self: Tensor, min: Tensor | float | None, max: Tensor | float | None) -> Tensor:
+    """clamp with tensor bounds. A missing bound becomes a number that never binds: no edge."""
+    tensors = [b for b in (min, max) if b is not None and not isinstance(b, int | float)]
+    common = functools.reduce(_dtypes.promote_types, (b.dtype for b in tensors), self.dtype)
+    if common.is_floating_point:
+        lowest, highest = -math.inf, math.inf
+    else:
+        lowest, highest = (int(v) for v in (np.iinfo(common.numpy).min, np.iinfo(common.numpy).max))
+    return clamp_tensor(self, lowest if min is None else min, highest if max is None else max)
+
+
+def _where_forward(condition: np.ndarray, a: Any, b: Any) -> np.ndarray:
+    if condition.dtype != np.bool_:
+        c_name = _dtypes.from_numpy_dtype(condition.dtype).c_name
+        raise RuntimeError(
+            f"where expected condition to be a boolean tensor, but got a tensor with dtype {c_name}"
+        )
+    return _broadcasting(np.where)(condition, a, b)
+
+
+def _masked_fill_forward(a: np.ndarray, mask: np.ndarray, value: Any) -> np.ndarray:
+    if mask.dtype != np.bool_:
+        c_type = _dtypes.from_numpy_dtype(mask.dtype).c_name.lower()
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {c_type}")
+    if isinstance(value, np.ndarray) and value.ndim != 0:
+        raise RuntimeError(
+            "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+            f"{value.ndim} dimension(s)."
+        )
+    return _broadcasting(np.where)(mask, np.asarray(value, a.dtype), a)
+
+
+where = Op("where", _where_forward, "WhereBackward0", ("condition", "self", "other"), {
     "self": lambda grad, condition: grad.masked_fill(condition.logical_not(), 0.0),
     "other": lambda grad, condition: grad.masked_fill(condition, 0.0),
 }, promoted=SO)
-masked_fill = Op("masked_fill", lambda a, mask, value: np.where(mask, np.asarray(value, a.dtype), a), "MaskedFillBackward0", ("self", "mask"), {
+masked_fill = Op("masked_fill", _masked_fill_forward, "MaskedFillBackward0", ("self", "mask"), {
     "self": lambda grad, mask: grad.masked_fill(mask, 0.0),
 }, promoted=S)
-masked_fill_tensor = Op("masked_fill", lambda a, mask, v: np.where(mask, v.astype(a.dtype), a), "MaskedFillBackward1", ("self", "mask", "value"), {
+masked_fill_tensor = Op("masked_fill", _masked_fill_forward, "MaskedFillBackward1", ("self", "mask", "value"), {
     "self": lambda grad, mask: grad.masked_fill(mask, 0.0),
-    "value": lambda grad, mask: (grad * mask).sum(),
+    "value": lambda grad, mask: _pass_where(grad, mask).sum(),
 }, promoted=S)
 
 # -- reductions ------------------------------------------------------------------------------
@@ -268,10 +388,16 @@ sum_all = Op("sum", lambda a: np.sum(a), "SumBackward0", S, {
 sum_dim = Op("sum", lambda a, dim, keepdim: np.sum(a, axis=dim, keepdims=keepdim), "SumBackward1", S, {
     "self": lambda grad, self_shape, dim, keepdim: _unsqueeze_dims(grad, dim, keepdim).expand(self_shape),
 }, dtypes=sum_dtype)
-mean = Op("mean", _errstate(lambda a: np.mean(a)), "MeanBackward0", S, {
+def _mean_forward(a: np.ndarray, dim: tuple[int, ...] | None = None, keepdim: bool = False) -> np.ndarray:
+    # sum / count rather than np.mean, which warns on an empty slice (torch just gives nan).
+    count = a.size if dim is None else _reduced_count(a.shape, dim)
+    return np.sum(a, axis=dim, keepdims=keepdim) / count
+
+
+mean = Op("mean", _mean_forward, "MeanBackward0", S, {
     "self": lambda grad, self_shape: grad.expand(self_shape) / math.prod(self_shape),
 })
-mean_dim = Op("mean", _errstate(lambda a, dim, keepdim: np.mean(a, axis=dim, keepdims=keepdim)), "MeanBackward1", S, {
+mean_dim = Op("mean", _mean_forward, "MeanBackward1", S, {
     "self": lambda grad, self_shape, dim, keepdim: (
         _unsqueeze_dims(grad, dim, keepdim).expand(self_shape) / _reduced_count(self_shape, dim)
     ),
@@ -301,47 +427,61 @@ prod_dim = Op("prod", lambda a, dim, keepdim: np.prod(a, axis=dim, keepdims=keep
 }, dtypes=sum_dtype)
 
 
-def _var_forward(a: np.ndarray, dim: tuple[int, ...], correction: float, keepdim: bool) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        return np.var(a, axis=dim, ddof=correction, keepdims=keepdim)
+def _var_forward(a: np.ndarray, dim: tuple[int, ...], correction: float, keepdim: bool, name: str = "var") -> np.ndarray:
+    dof = _reduced_count(a.shape, dim) - correction
+    if dof <= 0:
+        warnings.warn(
+            f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+            "reduction factor (input numel divided by output numel).",
+            UserWarning,
+            stacklevel=5,
+        )
+    squares = np.sum(np.square(a - _mean_forward(a, dim, keepdim=True)), axis=dim, keepdims=keepdim)
+    return squares / max(0, dof)
 
 
 def _var_grad(grad: Tensor, self: Tensor, dim: tuple[int, ...], correction: float, keepdim: bool) -> Tensor:
-    count = _reduced_count(self.shape, dim) - correction
-    centred = self - self.mean(dim, keepdim=True)
-    return _unsqueeze_dims(grad, dim, keepdim) * centred * (2.0 / count)
+    grad = _unsqueeze_dims(grad, dim, keepdim)
+    dof = _reduced_count(self.shape, dim) - correction
+    if dof <= 0 and len(dim) == self.ndim:
+        # torch's special case for a full reduction: 2 / 0 is inf, and nan where x == mean.
+        at_mean = self == self.mean()
+        return grad * grad.new_full(self.shape, math.inf).masked_fill(at_mean, math.nan)
+    scale = 2.0 / dof if dof else math.inf
+    return grad * (self - self.mean(dim, keepdim=True)) * scale
+
+
+def _std_grad(grad: Tensor, self: Tensor, result: Tensor, dim: tuple[int, ...], correction: float, keepdim: bool) -> Tensor:
+    # Where the std is 0 the gradient is 0, not grad / 0 (torch masks it).
+    return _var_grad((grad / (result * 2)).masked_fill(result == 0, 0.0), self, dim, correction, keepdim)
 
 
 var = Op("var", _var_forward, "VarBackward0", S, {"self": _var_grad})
-std = Op("std", lambda a, dim, correction, keepdim: np.sqrt(_var_forward(a, dim, correction, keepdim)), "StdBackward0", S, {
-    "self": lambda grad, self, result, dim, correction, keepdim: _var_grad(
-        grad / (result * 2), self, dim, correction, keepdim
-    ),
+std = Op("std", lambda a, dim, correction, keepdim: np.sqrt(_var_forward(a, dim, correction, keepdim, "std")), "StdBackward0", S, {
+    "self": _std_grad,
 })
 
 
 def _evenly_to_extremes(grad: Tensor, self: Tensor, result: Tensor, dim: tuple[int, ...], keepdim: bool) -> Tensor:
-    # Ties share the gradient equally (max(), amax, amin, min()).
+    # amax / amin (and the inf-norm): ties share the gradient equally.
     at_extreme = self == _unsqueeze_dims(result, dim, keepdim)
     count = at_extreme.sum(dim, keepdim=True)
     return _unsqueeze_dims(grad, dim, keepdim) * at_extreme / count
 
 
-def _all_dims(a: np.ndarray) -> tuple[int, ...]:
-    return tuple(range(a.ndim))
+def _evenly_to_ties(grad: Tensor, self: Tensor, result: Tensor) -> Tensor:
+    # max() / min(): ties share the gradient evenly; a nan result gives it to the nans.
+    at_result = self.isnan() if bool(result.isnan()) else self == result
+    return (grad / at_result.sum()).expand(self.shape).masked_fill(at_result.logical_not(), 0.0)
 
 
-max_all = Op("max", lambda a: np.max(a), "MaxBackward1", S, {
-    "self": lambda grad, self, result: _evenly_to_extremes(grad, self, result, tuple(range(self.ndim)), False),
+max_all = Op("max", lambda a: np.max(a), "MaxBackward1", S, {"self": _evenly_to_ties})
+min_all = Op("min", lambda a: np.min(a), "MinBackward1", S, {"self": _evenly_to_ties})
+amax = Op("amax", lambda a, dim, keepdim: np.amax(a, axis=dim, keepdims=keepdim), "AmaxBackward0", S, {
+    "self": _evenly_to_extremes,
 })
-min_all = Op("min", lambda a: np.min(a), "MinBackward1", S, {
-    "self": lambda grad, self, result: _evenly_to_extremes(grad, self, result, tuple(range(self.ndim)), False),
-})
-amax = Op("amax", lambda a, dim, keepdim: np.amax(a, axis=dim or None, keepdims=keepdim), "AmaxBackward0", S, {
-    "self": lambda grad, self, result, dim, keepdim: _evenly_to_extremes(grad, self, result, dim or tuple(range(self.ndim)), keepdim),
-})
-amin = Op("amin", lambda a, dim, keepdim: np.amin(a, axis=dim or None, keepdims=keepdim), "AminBackward0", S, {
-    "self": lambda grad, self, result, dim, keepdim: _evenly_to_extremes(grad, self, result, dim or tuple(range(self.ndim)), keepdim),
+amin = Op("amin", lambda a, dim, keepdim: np.amin(a, axis=dim, keepdims=keepdim), "AminBackward0", S, {
+    "self": _evenly_to_extremes,
 })
 
 
@@ -382,7 +522,7 @@ argmin = Op("argmin", lambda a, dim, keepdim: np.argmin(a, axis=dim, keepdims=ke
 
 
 def _logsumexp_forward(a: np.ndarray, dim: tuple[int, ...], keepdim: bool) -> np.ndarray:
-    peak = np.amax(a, axis=dim, keepdims=True)
+    peak = np.amax(a, axis=dim, keepdims=True, initial=-np.inf)  # -inf for an empty tensor
     peak = np.where(np.isfinite(peak), peak, 0)
     with np.errstate(all="ignore"):
         out = np.log(np.sum(np.exp(a - peak), axis=dim, keepdims=True)) + peak
@@ -422,7 +562,7 @@ norm = Op("norm", _norm_forward, "LinalgVectorNormBackward0", S, {"self": _norm_
 
 
 def _softmax_forward(a: np.ndarray, dim: int) -> np.ndarray:
-    shifted = np.exp(a - np.amax(a, axis=dim, keepdims=True))
+    shifted = np.exp(a - np.amax(a, axis=dim, keepdims=True, initial=-np.inf))
     return shifted / np.sum(shifted, axis=dim, keepdims=True)
 
 
@@ -430,10 +570,10 @@ def _log_softmax_forward(a: np.ndarray, dim: int) -> np.ndarray:
     return a - _logsumexp_forward(a, (dim,), True)
 
 
-softmax = Op("softmax", _errstate(_softmax_forward), "SoftmaxBackward0", S, {
+softmax = Op("softmax", _softmax_forward, "SoftmaxBackward0", S, {
     "self": lambda grad, result, dim: result * (grad - (grad * result).sum(dim, keepdim=True)),
 }, dtypes=float_dtype)
-log_softmax = Op("log_softmax", _errstate(_log_softmax_forward), "LogSoftmaxBackward0", S, {
+log_softmax = Op("log_softmax", _log_softmax_forward, "LogSoftmaxBackward0", S, {
     "self": lambda grad, result, dim: grad - result.exp() * grad.sum(dim, keepdim=True),
 }, dtypes=float_dtype)
 cumsum = Op("cumsum", lambda a, dim: np.cumsum(a, axis=dim), "CumsumBackward0", S, {
@@ -443,22 +583,96 @@ cumsum = Op("cumsum", lambda a, dim: np.cumsum(a, axis=dim), "CumsumBackward0", 
 
 # -- linear algebra --------------------------------------------------------------------------
 
-mm = Op("mm", np.matmul, "MmBackward0", ("self", "mat2"), {
+# torch does not promote here: operands of different dtypes are an error. So only the first
+# operand is "promoted" (kept as it is), and the forwards check the rest.
+
+_C_TYPES = {"Float": "float", "Double": "double", "Half": "c10::Half", "Long": "long int", "Int": "int"}
+
+
+def _c_name(a: np.ndarray) -> str:
+    return _dtypes.from_numpy_dtype(a.dtype).c_name
+
+
+def _mm_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.ndim != 2:
+        raise RuntimeError("self must be a matrix")
+    if b.ndim != 2:
+        raise RuntimeError("mat2 must be a matrix")
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
+            f"{b.shape[0]}x{b.shape[1]})"
+        )
+    if a.dtype != b.dtype:
+        first, second = (_C_TYPES.get(_c_name(x), _c_name(x)) for x in (a, b))
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {first} != {second}")
+    return np.matmul(a, b)
+
+
+def _mv_forward(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    if a.ndim != 2 or v.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got 1, {a.ndim}, {v.ndim}")
+    if a.shape[1] != v.shape[0]:
+        raise RuntimeError(
+            f"size mismatch, got input ({a.shape[0]}), mat ({a.shape[0]}x{a.shape[1]}), "
+            f"vec ({v.shape[0]})"
+        )
+    if a.dtype != v.dtype:
+        raise RuntimeError(
+            "addmv input tensors must have the same dtype, but got "
+            f"{_c_name(v)}, {_c_name(a)}, and {_c_name(v)}"
+        )
+    return np.matmul(a, v)
+
+
+def _dot_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.shape != b.shape:
+        raise RuntimeError(
+            f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to "
+            f"have the same number of elements, but got {a.shape[0]} and {b.shape[0]} elements "
+            "respectively"
+        )
+    if a.dtype != b.dtype:
+        raise RuntimeError(
+            "dot : expected both vectors to have same dtype, but found "
+            f"{_c_name(a)} and {_c_name(b)}"
+        )
+    return np.dot(a, b)
+
+
+def _bmm_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.ndim != 3:
+        raise RuntimeError("batch1 must be a 3D tensor")
+    if b.ndim != 3:
+        raise RuntimeError("batch2 must be a 3D tensor")
+    if b.shape[:2] != (a.shape[0], a.shape[2]):
+        raise RuntimeError(
+            "Expected size for first two dimensions of batch2 tensor to be: "
+            f"[{a.shape[0]}, {a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}]."
+        )
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected scalar type {_c_name(a)} but found {_c_name(b)}")
+    return np.matmul(a, b)
+
+
+mm = Op("mm", _mm_forward, "MmBackward0", ("self", "mat2"), {
     "self": lambda grad, mat2: grad.mm(mat2.t()),
     "mat2": lambda grad, self: self.t().mm(grad),
-})
-mv = Op("mv", np.matmul, "MvBackward0", ("self", "vec"), {
+}, promoted=S)
+mv = Op("mv", _mv_forward, "MvBackward0", ("self", "vec"), {
     "self": lambda grad, vec: grad.unsqueeze(1) * vec.unsqueeze(0),
     "vec": lambda grad, self: self.t().mv(grad),
-})
-dot = Op("dot", np.dot, "DotBackward0", ("self", "tensor"), {
+}, promoted=S)
+dot = Op("dot", _dot_forward, "DotBackward0", ("self", "tensor"), {
     "self": lambda grad, tensor: grad * tensor,
     "tensor": lambda grad, self: grad * self,
-})
-bmm = Op("bmm", np.matmul, "BmmBackward0", ("self", "mat2"), {
+}, promoted=S)
+bmm = Op("bmm", _bmm_forward, "BmmBackward0", ("self", "mat2"), {
     "self": lambda grad, mat2: grad.bmm(mat2.transpose(1, 2)),
     "mat2": lambda grad, self: self.transpose(1, 2).bmm(grad),
-})
+}, promoted=S)
 
 # -- shapes and views: outputs share memory with the input ------------------------------------
 
@@ -522,10 +736,10 @@ slice_dim = Op("slice", lambda a, dim, start, stop, step: a[(np.s_[:],) * dim + 
 
 
 def _take(a: np.ndarray, dim: int, index: int) -> np.ndarray:
-    size = a.shape[dim]
-    if not -size <= index < size:
+    if not -a.shape[dim] <= index < a.shape[dim]:
         raise IndexError(
-            f"index {index} is out of bounds for dimension {dim} with size {size}"
+            f"select(): index {index} out of range for tensor of size {list(a.shape)} at "
+            f"dimension {dim}"
         )
     return a[(np.s_[:],) * dim + (index, Ellipsis)]
 
@@ -561,11 +775,21 @@ def _split_forward(a: np.ndarray, dim: int, sizes: tuple[int, ...]) -> tuple[np.
     return tuple(a[(np.s_[:],) * dim + (np.s_[lo:hi],)] for lo, hi in itertools.pairwise(bounds))
 
 
-@functools.cache
-def _split_op(n: int) -> Op:
-    return Op("split", _split_forward, "SplitBackward0", S, {
+def _split_entry(n: int, node: str) -> Op:
+    return Op("split", _split_forward, node, S, {
         "self": lambda grads, dim, sizes: _cat_grads(grads, list(sizes), dim),
     }, outputs=tuple(f"result{i}" for i in range(n)), is_view=True)
+
+
+# x.split(2) and x.chunk(2) have a SplitBackward0; x.split([1, 2]) a SplitWithSizesBackward0.
+@functools.cache
+def _split_op(n: int) -> Op:
+    return _split_entry(n, "SplitBackward0")
+
+
+@functools.cache
+def _split_with_sizes_op(n: int) -> Op:
+    return _split_entry(n, "SplitWithSizesBackward0")
 
 
 @functools.cache
@@ -575,9 +799,10 @@ def _unbind_op(n: int) -> Op:
     }, outputs=tuple(f"result{i}" for i in range(n)), is_view=True)
 
 
-def split_with_sizes(self: Tensor, *, dim: int, sizes: tuple[int, ...]) -> Any:
+def split(self: Tensor, *, dim: int, sizes: tuple[int, ...], with_sizes: bool) -> Any:
     # One entry per output count: an entry's outputs are fixed, as in torch's schema.
-    return _split_op(len(sizes))(self, dim=dim, sizes=sizes)
+    entry = _split_with_sizes_op if with_sizes else _split_op
+    return entry(len(sizes))(self, dim=dim, sizes=sizes)
 
 
 def unbind(self: Tensor, *, dim: int, count: int) -> Any:
@@ -626,24 +851,53 @@ index_put: Op = Op("index_put", _index_put_forward, "IndexPutBackward0", ("self"
 }, saved_attributes=("indices",))
 
 
+def _index_grid(a: np.ndarray, index: np.ndarray, dim: int, name: str) -> tuple[Any, ...]:
+    """NumPy indices for gather/scatter: index[i][j] names a position along `dim` of `a`."""
+    if index.ndim != a.ndim:
+        raise RuntimeError(f"Index tensor must have the same number of dimensions as {name} tensor")
+    for d in range(a.ndim):
+        if d != dim and index.shape[d] > a.shape[d]:
+            raise RuntimeError(
+                f"Size does not match at dimension {d} expected index {list(index.shape)} to be "
+                f"no larger than self {list(a.shape)} apart from dimension {dim}"
+            )
+    size = a.shape[dim] if a.ndim else 1
+    outside = (index < 0) | (index >= size)
+    if outside.any():
+        raise RuntimeError(
+            f"index {int(index[outside].flat[0])} is out of bounds for dimension {dim} with size {size}"
+        )
+    grid: list[Any] = list(np.indices(index.shape, sparse=True))
+    grid[dim] = index
+    return tuple(grid)
+
+
 def _gather_forward(a: np.ndarray, idx: np.ndarray, dim: int) -> np.ndarray:
-    return np.take_along_axis(a, idx, axis=dim)
+    return a[_index_grid(a, idx, dim, "input")] if a.ndim else a.copy()
+
+
+def _scattered(a: np.ndarray, idx: np.ndarray, src: np.ndarray, dim: int, add: bool) -> np.ndarray:
+    grid = _index_grid(a, idx, dim, "self")
+    if any(i > s for i, s in zip(idx.shape, src.shape, strict=True)):
+        raise RuntimeError(
+            f"Expected index {list(idx.shape)} to be no larger than self {list(a.shape)} apart "
+            f"from dimension {dim} and to be no larger size than src {list(src.shape)}"
+        )
+    values = src[tuple(np.s_[:n] for n in idx.shape)]
+    out = a.copy()
+    if add:
+        np.add.at(out, grid, values)  # repeated indices add up
+    else:
+        out[grid] = values
+    return out
 
 
 def _scatter_add_forward(a: np.ndarray, idx: np.ndarray, src: np.ndarray, dim: int) -> np.ndarray:
-    out = a.copy()
-    grid: list[Any] = list(np.indices(idx.shape, sparse=True))
-    grid[dim] = idx
-    np.add.at(out, tuple(grid), src[tuple(np.s_[:n] for n in idx.shape)])
-    return out
+    return _scattered(a, idx, src, dim, add=True)
 
 
 def _scatter_forward(a: np.ndarray, idx: np.ndarray, src: np.ndarray, dim: int) -> np.ndarray:
-    out = a.copy()
-    grid: list[Any] = list(np.indices(idx.shape, sparse=True))
-    grid[dim] = idx
-    out[tuple(grid)] = src[tuple(np.s_[:n] for n in idx.shape)]
-    return out
+    return _scattered(a, idx, src, dim, add=False)
 
 
 gather = Op("gather", _gather_forward, "GatherBackward0", ("self", "index"), {
