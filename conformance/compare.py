@@ -396,7 +396,8 @@ def value_mismatch(actual: np.ndarray, expected: np.ndarray, tol: Tolerance) -> 
     a, e = actual.astype(np.float64), expected.astype(np.float64)
     special = ~np.isfinite(a) | ~np.isfinite(e)
     same_special = np.where(np.isnan(e), np.isnan(a), a == e)
-    close = np.abs(a - e) <= tol.atol + tol.rtol * np.abs(e)
+    with np.errstate(invalid="ignore"):  # inf - inf: decided by `special` instead
+        close = np.abs(a - e) <= tol.atol + tol.rtol * np.abs(e)
     bad = np.argwhere(np.where(special, ~same_special, ~close))
     if bad.size == 0:
         return ""

@@ -124,6 +124,7 @@ class ProgramBuilder:
         self.leaves: set[str] = set()
         self.grad_modes: list[bool] = []  # grad enabled inside each open block
         self.with_grad: set[str] = set()  # leaves that may have a .grad by now
+        self.gradient_of: dict[str, str] = {}  # autograd.grad result -> its input
         self._count = 0
 
     def draw(self, strategy: st.SearchStrategy[Any]) -> Any:
@@ -197,6 +198,16 @@ class ProgramBuilder:
                                         requires_grad and dtype.startswith("float"), depends_on))
                      for name, shape, dtype in zip(outs, call.out_shapes, call.out_dtypes,
                                                    strict=True))
+
+    def elementwise(self, op: str, *operands: Operand) -> Operand:
+        """Apply a unary or same-shape binary catalogue op to given operands."""
+        spec = CATALOGUE[op]
+        name = self.new_name()
+        self.steps.append(ApplyOp((name,), op, tuple(Ref(o.name) for o in operands)))
+        tracked = any(o.requires_grad for o in operands) and self.grad_enabled
+        return self.bind(replace(operands[0], name=name, requires_grad=tracked,
+                                 interval=spec.image([o.interval for o in operands]),
+                                 depends_on=_lineage(operands)))
 
     def op(self, ops: Sequence[str] | None = None) -> tuple[Operand, ...]:
         name = self.choice(tuple(ops or self.config.ops))
@@ -292,31 +303,45 @@ class ProgramBuilder:
 
     def backward(self, root: Operand | None = None, *, retain_graph: bool | None = None,
                  create_graph: bool = False) -> Operand:
-        """`root.backward()` (with a gradient, or after `.sum()`, if not scalar)."""
+        """`root.backward()` (with a gradient, or after `.sum()`, if not scalar), now and
+        then restricted to some `inputs`."""
         root = root or self.tracked_result()
         gradient = None
         if root.shape != () and self.boolean():
             gradient = self.values_like(root)
         else:
             root = self.scalar_root(root)
-        self.steps.append(Backward(root.name, gradient, retain_graph, create_graph))
-        self.with_grad |= root.depends_on & self.leaves
+        inputs = None
+        reached = [o for o in self.tracked() if o.name in root.depends_on]
+        if reached and self.integer(0, 3) == 3:
+            inputs = (self.pick(reached).name,)
+        self.steps.append(Backward(root.name, gradient, retain_graph, create_graph, inputs))
+        self.with_grad |= set(inputs or root.depends_on) & self.leaves
         return root
 
-    def autograd_grad(self, *, create_graph: bool = False) -> tuple[Operand, ...]:
-        root = self.scalar_root()
-        tracked = [o for o in self.tracked() if o.name in root.depends_on]
-        inputs = [self.choice([o.name for o in tracked])] if tracked else []
-        if len(tracked) > 1 and self.boolean():
-            inputs.append(self.choice([o.name for o in tracked if o.name != inputs[0]]))
-        if not inputs:
+    def autograd_grad(self, root: Operand | None = None, *,
+                      create_graph: bool = False) -> tuple[Operand, ...]:
+        """`torch.autograd.grad` of one or two scalar roots (their gradients add up), maybe
+        weighted by grad_outputs, with respect to one or two tensors they depend on."""
+        roots = [self.scalar_root(root)]
+        if self.boolean():
+            roots.append(self.scalar_root())
+        lineage = _lineage(roots)
+        tracked = [o.name for o in self.tracked() if o.name in lineage
+                   and o.name not in {r.name for r in roots}]
+        if not tracked:
             return ()
+        inputs = [self.choice(tracked)]
+        if len(tracked) > 1 and self.boolean():
+            inputs.append(self.choice([name for name in tracked if name != inputs[0]]))
+        grad_outputs = tuple(self.values_like(r) for r in roots) if self.boolean() else None
         outs = tuple(self.new_name() for _ in inputs)
+        self.gradient_of.update(zip(outs, inputs, strict=True))
         retain = self.choice((None, True))
-        self.steps.append(AutogradGrad(outs, (root.name,), tuple(inputs),
-                                       retain_graph=retain, create_graph=create_graph))
+        self.steps.append(AutogradGrad(outs, tuple(r.name for r in roots), tuple(inputs),
+                                       grad_outputs, retain, create_graph))
         return tuple(self.bind(Operand(out, self.operands[i].shape, self.operands[i].dtype,
-                                       _UNKNOWN, create_graph, _lineage([root])))
+                                       _UNKNOWN, create_graph, lineage))
                      for out, i in zip(outs, inputs, strict=True))
 
     def enter_grad_mode(self) -> None:
@@ -582,17 +607,22 @@ def _repeated_backward(b: ProgramBuilder) -> None:
 
 
 def _higher_order(b: ProgramBuilder) -> None:
-    """Gradients with create_graph=True, used in more ops and differentiated again."""
+    """A gradient taken with create_graph=True, transformed, and differentiated again."""
     grads = b.autograd_grad(create_graph=True)
     if not grads:
         return
-    for _ in range(b.integer(0, 2)):
-        b.op(("mul", "add", "sum", "exp", "sin", "tanh", "sigmoid", "pow"))
-    root = b.scalar_root(b.pick(grads))
+    grad = b.pick(grads)
+    if not b.boolean():  # the simplest case (hypothesis shrinks booleans to False)
+        # Times the tensor it is the gradient of: then the second derivative does not vanish
+        # identically for functions linear in that tensor.
+        grad = b.elementwise("mul", grad, b.operands[b.gradient_of[grad.name]])
+    if b.boolean():
+        grad = b.elementwise(b.choice(("sin", "tanh", "sigmoid")), grad)
+    root = b.scalar_root(grad)
     if b.boolean():
         b.backward(root)
     else:
-        b.autograd_grad()
+        b.autograd_grad(root)
 
 
 def _weighted(*entries: tuple[Action, int]) -> tuple[Action, ...]:

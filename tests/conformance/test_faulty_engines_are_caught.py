@@ -18,7 +18,7 @@ def test_fault_is_first_caught_in_its_behaviour(faulty: type[FaultyEngine]) -> N
     for behaviour in order[: order.index(faulty.caught_in)]:
         early = check_behaviour(behaviour, engine, TORCH, max_examples=50, max_findings=1)
         assert early.findings == (), f"caught early, in {behaviour}"
-    result = check_behaviour(faulty.caught_in, engine, TORCH, max_examples=200, max_findings=1)
+    result = check_behaviour(faulty.caught_in, engine, TORCH, max_examples=600, max_findings=1)
     assert result.findings, f"not caught in {faulty.caught_in}"
     finding = result.findings[0]
     assert finding.behaviour == faulty.caught_in

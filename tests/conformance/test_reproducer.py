@@ -19,7 +19,7 @@ ADAPTER_SPEC = "tests.conformance.faulty_engines:WrongSinGradient"
 @pytest.fixture(scope="module")
 def finding() -> Finding:
     result = check_behaviour("gradients", WrongSinGradient(), load_engine("torch"),
-                             max_examples=200, max_findings=1)
+                             max_examples=600, max_findings=1)
     return result.findings[0]
 
 
