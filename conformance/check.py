@@ -7,8 +7,8 @@ Finding several distinct bugs: a search round stops at the first *new* discrepan
 and the next round (another seed) ignores discrepancies a known finding explains (same
 check at the same kind of step and op, in a program exercising the known program's ops).
 Rounds stop at the profile's cap, when a search finds nothing new, or when shrinking
-lands on an already-known finding. Known findings carry over from one behaviour to the
-next, so one bug is reported once, under the first behaviour that shows it.
+lands on an already-known finding. Behaviours are searched independently (in one process
+or several, see parallel.py) and their findings deduplicated afterwards (`CheckPlan`).
 
 Counting: programs are counted while hypothesis generates, not while it shrinks.
 """
@@ -19,7 +19,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis.errors import Flaky
@@ -197,27 +197,71 @@ def _stable_seed(seed_value: int, behaviour: str, round_number: int) -> int:
 Progress = Callable[[str], None]
 
 
-def run_check(engine: Engine, oracle: Engine, *, engine_spec: str = "", oracle_spec: str = "",
-              profile: str = "ci", seed_value: int = 0, max_examples: int | None = None,
-              only: Sequence[str] = (), progress: Progress | None = None) -> CheckResult:
-    """Check an engine against the oracle over every behaviour (or `only` some)."""
+def run_check(engine: Engine, oracle: Engine, plan: CheckPlan, *, engine_spec: str = "",
+              oracle_spec: str = "", progress: Progress | None = None) -> CheckResult:
+    """Check an engine against the oracle over the plan's behaviours, in this process."""
     started = time.perf_counter()
-    chosen = PROFILES[profile]
-    examples = max_examples if max_examples is not None else chosen.max_examples
-    results: list[BehaviourResult] = []
-    known: list[Finding] = []
-    for behaviour in only or tuple(BEHAVIOURS):
+    results = []
+    for behaviour in plan.behaviours:
         if progress:
-            progress(f"{behaviour}: checking up to {examples} programs")
-        result = check_behaviour(behaviour, engine, oracle, seed_value=seed_value,
-                                 max_examples=examples, max_findings=chosen.max_findings,
-                                 known=known)
-        known.extend(result.findings)
-        results.append(result)
+            progress(f"{behaviour}: checking up to {plan.max_examples} programs")
+        results.append(plan.check(behaviour, engine, oracle))
         if progress:
-            progress(f"{behaviour}: {result.total.programs} programs, "
-                     f"{len(result.findings)} findings ({result.seconds:.1f}s)")
-    return CheckResult(EngineInfo.of(engine_spec or engine.name, engine),
-                       EngineInfo.of(oracle_spec or oracle.name, oracle),
-                       profile, seed_value, examples, tuple(results),
+            progress(describe_done(results[-1]))
+    return plan.result(EngineInfo.of(engine_spec or engine.name, engine),
+                       EngineInfo.of(oracle_spec or oracle.name, oracle), results,
                        time.perf_counter() - started)
+
+
+def describe_done(result: BehaviourResult) -> str:
+    return (f"{result.behaviour}: {result.total.programs} programs, "
+            f"{len(result.findings)} findings ({result.seconds:.1f}s)")
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """What to check, shared by the sequential and the parallel driver.
+
+    Behaviours are searched independently (so the result does not depend on how they are
+    spread over processes); afterwards a finding already explained by one of an earlier
+    behaviour is dropped, so the report lists each bug once, under its first behaviour.
+    """
+
+    profile: str
+    seed_value: int
+    max_examples: int
+    max_findings: int
+    behaviours: tuple[str, ...]
+
+    @staticmethod
+    def of(profile: str = "ci", seed_value: int = 0, max_examples: int | None = None,
+           only: Sequence[str] = ()) -> CheckPlan:
+        chosen = PROFILES[profile]
+        return CheckPlan(profile, seed_value,
+                         max_examples if max_examples is not None else chosen.max_examples,
+                         chosen.max_findings, tuple(only) or tuple(BEHAVIOURS))
+
+    def check(self, behaviour: str, engine: Engine, oracle: Engine) -> BehaviourResult:
+        return check_behaviour(behaviour, engine, oracle, seed_value=self.seed_value,
+                               max_examples=self.max_examples, max_findings=self.max_findings)
+
+    def result(self, engine: EngineInfo, oracle: EngineInfo,
+               results: Sequence[BehaviourResult], seconds: float) -> CheckResult:
+        kept: list[Finding] = []
+        deduplicated = []
+        for result in results:
+            new = tuple(f for f in result.findings if not any(f.explained_by(k) for k in kept))
+            kept.extend(new)
+            deduplicated.append(_with_findings(result, new))
+        return CheckResult(engine, oracle, self.profile, self.seed_value, self.max_examples,
+                           tuple(deduplicated), seconds)
+
+
+def _with_findings(result: BehaviourResult, findings: tuple[Finding, ...]) -> BehaviourResult:
+    """`result` keeping only `findings` (and counting them again)."""
+    if findings == result.findings:
+        return result
+    per_op = Counter(op for f in findings for op in _finding_ops(f))
+    return replace(result, findings=findings,
+                   total=replace(result.total, findings=len(findings)),
+                   per_op=tuple((op, replace(t, findings=per_op[op])) for op, t in result.per_op))

@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report", type=Path, default=Path("reports"), metavar="DIR",
                         help="directory for report.json, report.md, reproducers/ "
                              "(default reports/)")
+    parser.add_argument("-n", "--workers", type=int, default=1, metavar="N",
+                        help="check behaviours in N worker processes (default 1: in process)")
     parser.add_argument("--only", action="append", choices=tuple(BEHAVIOURS), metavar="BEHAVIOUR",
                         help="check only this behaviour (repeatable): "
                              + ", ".join(tuple(BEHAVIOURS)))
@@ -63,20 +65,26 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.max_examples is not None and args.max_examples < 1:
         raise UsageError("--max-examples must be at least 1")
+    if args.workers < 1:
+        raise UsageError("-n/--workers must be at least 1")
     # Heavy imports (hypothesis, numpy, the engines) only once the command line is valid.
-    from conformance.check import run_check
+    from conformance.check import CheckPlan, run_check
     from conformance.engines import load_engine
+    from conformance.parallel import run_check_in_workers
     from conformance.report import write_report
 
-    engine, oracle = load_engine(args.engine), load_engine(args.oracle)
-    # The engines' modules (torch: a very large heap) never become garbage; keeping them
-    # out of the collector's generations makes every later collection much cheaper.
-    gc.collect()
-    gc.freeze()
     progress = _print_progress if sys.stderr.isatty() else None
-    result = run_check(engine, oracle, engine_spec=args.engine, oracle_spec=args.oracle,
-                       profile=args.profile, seed_value=args.seed,
-                       max_examples=args.max_examples, only=args.only or (), progress=progress)
+    plan = CheckPlan.of(args.profile, args.seed, args.max_examples, args.only or ())
+    if args.workers > 1:
+        result = run_check_in_workers(args.engine, args.oracle, args.workers, plan, progress)
+    else:
+        engine, oracle = load_engine(args.engine), load_engine(args.oracle)
+        # The engines' modules (torch: a very large heap) never become garbage; keeping
+        # them out of the collector's generations makes every later collection cheaper.
+        gc.collect()
+        gc.freeze()
+        result = run_check(engine, oracle, plan, engine_spec=args.engine,
+                           oracle_spec=args.oracle, progress=progress)
     files = write_report(result, args.report)
     findings = len(result.findings)
     summary = "conformant" if not findings else f"{findings} finding(s)"

@@ -70,3 +70,15 @@ def test_the_same_seed_gives_the_same_report_apart_from_timing(tmp_path: Path) -
         del report["timing"]
         reports.append(report)
     assert reports[0] == reports[1]
+
+
+def test_workers_give_the_same_report_as_one_process(tmp_path: Path) -> None:
+    reports = []
+    for workers in ("1", "2"):
+        code = _run(tmp_path / workers, "--engine", f"{FAULTY}:WrongGradFnName", "-n", workers,
+                    "--only", "metadata", "--only", "gradients", "--max-examples", "40")
+        assert code == 1
+        report = json.loads((tmp_path / workers / "report.json").read_text())
+        del report["timing"]
+        reports.append(report)
+    assert reports[0] == reports[1]

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from conformance.check import run_check
+from conformance.check import CheckPlan, run_check
 from conformance.engines import load_engine
 from conformance.report import REPORT_SCHEMA_VERSION, write_report
 from tests.conformance.faulty_engines import WrongGradFnName
@@ -12,8 +12,8 @@ TORCH = load_engine("torch")
 
 
 def test_report_files_describe_engines_counts_and_findings(tmp_path: Path) -> None:
-    result = run_check(WrongGradFnName(), TORCH, engine_spec="faulty", profile="quick",
-                       max_examples=40, only=("values", "metadata"))
+    plan = CheckPlan.of("quick", max_examples=40, only=("values", "metadata"))
+    result = run_check(WrongGradFnName(), TORCH, plan, engine_spec="faulty")
     files = write_report(result, tmp_path)
     report = json.loads(files.json.read_text())
     assert report["schema_version"] == REPORT_SCHEMA_VERSION
