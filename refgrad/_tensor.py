@@ -771,9 +771,13 @@ class Tensor:
         return _ValuesIndices(*D.min_dim(self, dim=_wrap_dim(dim, self.ndim), keepdim=keepdim))
 
     def amax(self, dim: _int | Sequence[_int] = (), keepdim: _bool = False) -> Tensor:
+        if dim == ():
+            _check_nonempty(self, "amax")
         return D.amax(self, dim=_reduction_dims(dim, self.ndim), keepdim=keepdim)
 
     def amin(self, dim: _int | Sequence[_int] = (), keepdim: _bool = False) -> Tensor:
+        if dim == ():
+            _check_nonempty(self, "amin")
         return D.amin(self, dim=_reduction_dims(dim, self.ndim), keepdim=keepdim)
 
     def argmax(self, dim: _int | None = None, keepdim: _bool = False) -> Tensor:
@@ -787,7 +791,8 @@ class Tensor:
         )
 
     def logsumexp(self, dim: _int | Sequence[_int], keepdim: _bool = False) -> Tensor:
-        return D.logsumexp(self, dim=_wrap_dims(dim, self.ndim), keepdim=keepdim)
+        dims = tuple(d for d in _wrap_dims(dim, self.ndim) if d < self.ndim)  # 0-dim: none
+        return D.logsumexp(self, dim=dims, keepdim=keepdim)
 
     def norm(
         self,
@@ -935,7 +940,10 @@ class Tensor:
         return D.select(self, dim=_wrap_dim(dim, self.ndim), index=index)
 
     def unbind(self, dim: _int = 0) -> tuple[Tensor, ...]:
-        dim = _wrap_dim(dim, self.ndim)
+        wrapped = _wrap_dim(dim, self.ndim)
+        if self.ndim == 0:
+            raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+        dim = wrapped
         result = D.unbind(self, dim=dim, count=self.shape[dim])
         return result if isinstance(result, tuple) else (result,)
 
@@ -1167,6 +1175,9 @@ def _infer_shape(shape: tuple[int, ...], numel: int) -> tuple[int, ...]:
     """Resolve one -1 in a view/reshape shape, with torch's error when sizes disagree."""
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
+    for i, s in enumerate(shape):
+        if s < -1:
+            raise RuntimeError(f"invalid shape dimension {s} at index {i} of shape {list(shape)}")
     known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
     if -1 in shape:
         if known == 0 or numel % known:

@@ -84,7 +84,8 @@ def _inputs_requiring_grad(args: Sequence[Any]) -> list[int]:
                     UserWarning,
                     stacklevel=3,
                 )
-            if any(st == 0 and sz > 1 for st, sz in zip(arg.stride(), arg.shape, strict=True)):
+            strides = zip(arg.stride(), arg.shape, strict=True)
+            if arg.numel() and any(st == 0 and sz > 1 for st, sz in strides):
                 raise RuntimeError(
                     f"The {index}th input has a dimension with stride 0. gradcheck only "
                     "supports inputs that are non-overlapping to be able to compute the "

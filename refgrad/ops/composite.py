@@ -46,6 +46,8 @@ def _expandable(shape: tuple[int, ...], to: tuple[int, ...]) -> bool:
 
 
 def split(t: Tensor, split_size: int | Sequence[int], dim: int) -> tuple[Tensor, ...]:
+    if t.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     size = t.shape[dim]
     if isinstance(split_size, int):
         if split_size <= 0 and size > 0:
@@ -68,6 +70,8 @@ def split(t: Tensor, split_size: int | Sequence[int], dim: int) -> tuple[Tensor,
 def chunk(t: Tensor, chunks: int, dim: int) -> tuple[Tensor, ...]:
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
+    if t.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     size = t.shape[dim]
     return split(t, max(math.ceil(size / chunks), 1) if size else 1, dim)
 

@@ -325,6 +325,15 @@ clamp_tensor = Op("clamp", _broadcasting(lambda a, lo, hi: np.minimum(np.maximum
 
 def clamp_with_tensors(self: Tensor, min: Tensor | float | None, max: Tensor | float | None) -> Tensor:
     """clamp with tensor bounds. A missing bound becomes a number that never binds: no edge."""
+    if any(isinstance(b, int | float) for b in (min, max)):  # one tensor, one number
+        got = ", ".join(type(b).__name__ for b in (min, max) if b is not None)
+        marked = ", ".join(f"!{type(b).__name__}!" for b in (min, max) if b is not None)
+        raise TypeError(
+            f"clamp() received an invalid combination of arguments - got ({got}), but expected "
+            "one of:\n * (Tensor min = None, Tensor max = None)\n      didn't match because some "
+            f"of the arguments have invalid types: ({marked})\n * (Number min = None, Number max = "
+            f"None)\n      didn't match because some of the arguments have invalid types: ({marked})\n"
+        )
     tensors = [b for b in (min, max) if b is not None and not isinstance(b, int | float)]
     common = functools.reduce(_dtypes.promote_types, (b.dtype for b in tensors), self.dtype)
     if common.is_floating_point:
@@ -419,22 +428,28 @@ def _prod_of_others(self: Tensor, dim: int) -> Tensor:
     return others.transpose(dim, -1)
 
 
-prod = Op("prod", lambda a: np.prod(a), "ProdBackward0", S, {
-    "self": lambda grad, self: grad * _prod_of_others(self.reshape(-1), 0).reshape(self.shape),
-}, dtypes=sum_dtype)
+def _prod_grad(grad: Tensor, self: Tensor) -> Tensor:
+    if self.numel() == 0:
+        return grad.expand(self.shape)
+    return grad * _prod_of_others(self.reshape(-1), 0).reshape(self.shape)
+
+
+prod = Op("prod", lambda a: np.prod(a), "ProdBackward0", S, {"self": _prod_grad}, dtypes=sum_dtype)
 prod_dim = Op("prod", lambda a, dim, keepdim: np.prod(a, axis=dim, keepdims=keepdim), "ProdBackward1", S, {
     "self": lambda grad, self, dim, keepdim: _unsqueeze_dims(grad, (dim,), keepdim) * _prod_of_others(self, dim),
 }, dtypes=sum_dtype)
 
 
 def _var_forward(a: np.ndarray, dim: tuple[int, ...], correction: float, keepdim: bool, name: str = "var") -> np.ndarray:
+    if a.dtype.kind != "f":
+        raise RuntimeError("std and var only support floating point and complex dtypes")
     dof = _reduced_count(a.shape, dim) - correction
     if dof <= 0:
         warnings.warn(
             f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
             "reduction factor (input numel divided by output numel).",
             UserWarning,
-            stacklevel=5,
+            stacklevel=5 if name == "var" else 6,  # the caller of x.var() / x.std()
         )
     squares = np.sum(np.square(a - _mean_forward(a, dim, keepdim=True)), axis=dim, keepdims=keepdim)
     return squares / max(0, dof)
@@ -477,16 +492,30 @@ def _evenly_to_ties(grad: Tensor, self: Tensor, result: Tensor) -> Tensor:
 
 max_all = Op("max", lambda a: np.max(a), "MaxBackward1", S, {"self": _evenly_to_ties})
 min_all = Op("min", lambda a: np.min(a), "MinBackward1", S, {"self": _evenly_to_ties})
-amax = Op("amax", lambda a, dim, keepdim: np.amax(a, axis=dim, keepdims=keepdim), "AmaxBackward0", S, {
-    "self": _evenly_to_extremes,
-})
-amin = Op("amin", lambda a, dim, keepdim: np.amin(a, axis=dim, keepdims=keepdim), "AminBackward0", S, {
-    "self": _evenly_to_extremes,
-})
+def _check_reducible(name: str, a: np.ndarray, dims: tuple[int, ...] | None) -> None:
+    """max, min and their kin have no value for an empty slice: torch refuses, by name."""
+    if dims is None and a.size == 0:
+        raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+    for d in dims or ():
+        if a.shape[d] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
 
-def _extreme_dim_forward(pick: Any) -> Any:
+def _extreme(name: str, reduce: Any) -> Any:
+    def forward(a: np.ndarray, dim: tuple[int, ...], keepdim: bool) -> np.ndarray:
+        _check_reducible(name, a, dim)
+        return reduce(a, axis=dim, keepdims=keepdim)
+
+    return forward
+
+
+amax = Op("amax", _extreme("amax", np.amax), "AmaxBackward0", S, {"self": _evenly_to_extremes})
+amin = Op("amin", _extreme("amin", np.amin), "AminBackward0", S, {"self": _evenly_to_extremes})
+
+
+def _extreme_dim_forward(name: str, pick: Any) -> Any:
     def forward(a: np.ndarray, dim: int, keepdim: bool) -> tuple[np.ndarray, np.ndarray]:
+        _check_reducible(name, a, (dim,))
         indices = np.expand_dims(pick(a, axis=dim), dim)
         values = np.take_along_axis(a, indices, axis=dim)
         if not keepdim:
@@ -511,21 +540,28 @@ def _nan_first(pick: Any) -> Any:
     return find
 
 
-max_dim = Op("max", _extreme_dim_forward(_nan_first(np.argmax)), "MaxBackward0", S, {
+max_dim = Op("max", _extreme_dim_forward("max", _nan_first(np.argmax)), "MaxBackward0", S, {
     "self": _to_index,
 }, outputs=("values", "indices"))
-min_dim = Op("min", _extreme_dim_forward(_nan_first(np.argmin)), "MinBackward0", S, {
+min_dim = Op("min", _extreme_dim_forward("min", _nan_first(np.argmin)), "MinBackward0", S, {
     "self": _to_index,
 }, outputs=("values", "indices"))
-argmax = Op("argmax", lambda a, dim, keepdim: np.argmax(a, axis=dim, keepdims=keepdim), dtypes=long_result)
-argmin = Op("argmin", lambda a, dim, keepdim: np.argmin(a, axis=dim, keepdims=keepdim), dtypes=long_result)
+def _arg_extreme(name: str, pick: Any) -> Any:
+    def forward(a: np.ndarray, dim: int | None, keepdim: bool) -> np.ndarray:
+        _check_reducible(name, a, None if dim is None else (dim,))
+        return pick(a, axis=dim, keepdims=keepdim)
+
+    return forward
+
+
+argmax = Op("argmax", _arg_extreme("argmax", np.argmax), dtypes=long_result)
+argmin = Op("argmin", _arg_extreme("argmin", np.argmin), dtypes=long_result)
 
 
 def _logsumexp_forward(a: np.ndarray, dim: tuple[int, ...], keepdim: bool) -> np.ndarray:
     peak = np.amax(a, axis=dim, keepdims=True, initial=-np.inf)  # -inf for an empty tensor
     peak = np.where(np.isfinite(peak), peak, 0)
-    with np.errstate(all="ignore"):
-        out = np.log(np.sum(np.exp(a - peak), axis=dim, keepdims=True)) + peak
+    out = np.log(np.sum(np.exp(a - peak), axis=dim, keepdims=True)) + peak
     return out if keepdim else np.squeeze(out, axis=dim)
 
 
@@ -537,6 +573,11 @@ logsumexp = Op("logsumexp", _logsumexp_forward, "LogsumexpBackward0", S, {
 
 
 def _norm_forward(a: np.ndarray, ord: float, dim: tuple[int, ...], keepdim: bool) -> np.ndarray:
+    if a.dtype.kind != "f":
+        raise RuntimeError(
+            "linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+            f"{_c_name(a)}"
+        )
     magnitude = np.abs(a)
     if ord == math.inf:
         return np.amax(magnitude, axis=dim, keepdims=keepdim)
@@ -558,24 +599,33 @@ def _norm_grad(grad: Tensor, self: Tensor, result: Tensor, ord: float, dim: tupl
     return (grad * self.sgn() * scaled).masked_fill(norm == 0, 0.0)
 
 
-norm = Op("norm", _norm_forward, "LinalgVectorNormBackward0", S, {"self": _norm_grad}, dtypes=float_dtype)
+norm = Op("norm", _norm_forward, "LinalgVectorNormBackward0", S, {"self": _norm_grad})
+
+
+def _check_softmax_input(name: str, a: np.ndarray, dim: int) -> None:
+    if a.dtype.kind != "f":
+        kernel = f"{name}_lastdim_kernel_impl" if dim == a.ndim - 1 else f"{name}_kernel_impl"
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{_c_name(a)}\'')
 
 
 def _softmax_forward(a: np.ndarray, dim: int) -> np.ndarray:
-    shifted = np.exp(a - np.amax(a, axis=dim, keepdims=True, initial=-np.inf))
-    return shifted / np.sum(shifted, axis=dim, keepdims=True)
+    _check_softmax_input("softmax", a, dim)
+    axis = dim if a.ndim else None  # a 0-dim tensor has dim 0 (and -1) all the same
+    shifted = np.exp(a - np.amax(a, axis=axis, keepdims=True, initial=-np.inf))
+    return shifted / np.sum(shifted, axis=axis, keepdims=True)
 
 
 def _log_softmax_forward(a: np.ndarray, dim: int) -> np.ndarray:
-    return a - _logsumexp_forward(a, (dim,), True)
+    _check_softmax_input("log_softmax", a, dim)
+    return a - _logsumexp_forward(a, (dim,) if a.ndim else (), True)
 
 
 softmax = Op("softmax", _softmax_forward, "SoftmaxBackward0", S, {
     "self": lambda grad, result, dim: result * (grad - (grad * result).sum(dim, keepdim=True)),
-}, dtypes=float_dtype)
+})
 log_softmax = Op("log_softmax", _log_softmax_forward, "LogSoftmaxBackward0", S, {
     "self": lambda grad, result, dim: grad - result.exp() * grad.sum(dim, keepdim=True),
-}, dtypes=float_dtype)
+})
 cumsum = Op("cumsum", lambda a, dim: np.cumsum(a, axis=dim), "CumsumBackward0", S, {
     "self": lambda grad, dim: grad.flip(dim).cumsum(dim).flip(dim),
 }, dtypes=sum_dtype)
@@ -954,6 +1004,11 @@ def _repeat_forward(a: np.ndarray, repeats: tuple[int, ...]) -> np.ndarray:
             "Number of dimensions of repeat dims can not be smaller than number of dimensions "
             "of tensor"
         )
+    shape = (1,) * (len(repeats) - a.ndim) + a.shape
+    target = [r * n for r, n in zip(repeats, shape, strict=True)]
+    negative = [n for n in target if n < 0]
+    if negative:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {negative[0]}: {target}")
     return np.tile(a, repeats)
 
 
@@ -994,6 +1049,16 @@ mse_loss = Op("mse_loss", lambda a, b, reduction: _reduce((a - b) ** 2, reductio
 
 def _picked(log_probs: np.ndarray, target: np.ndarray) -> np.ndarray:
     """log_probs[n, target[n]] for each n (or log_probs[target] for one sample)."""
+    if log_probs.ndim == 2 and target.shape[:1] != log_probs.shape[:1]:
+        raise ValueError(
+            f"Expected input batch_size ({log_probs.shape[0]}) to match target batch_size "
+            f"({target.shape[0] if target.ndim else 1})."
+        )
+    if target.dtype.kind not in "iu":
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_c_name(target)}")
+    outside = (target < 0) | (target >= log_probs.shape[-1])
+    if outside.any():
+        raise IndexError(f"Target {int(target[outside].flat[0])} is out of bounds.")
     if log_probs.ndim == 1:
         return log_probs[target]
     return np.take_along_axis(log_probs, target[:, None], axis=1)[:, 0]
