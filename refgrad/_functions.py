@@ -161,3 +161,11 @@ def split(
     tensor: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0
 ) -> tuple[Tensor, ...]:
     return tensor.split(split_size_or_sections, dim)
+
+
+# What ``from refgrad._functions import *`` puts in the top-level namespace (not Any, Tensor, ...).
+__all__ = sorted(
+    {*_METHODS, "cat", "concat", "concatenate", "stack", "multiply", "subtract", "divide"}
+    | {"negative", "absolute", "swapaxes", "pow", "rsub", "where", "outer", "is_tensor"}
+    | {"numel", "broadcast_tensors", "split"}
+)

@@ -538,9 +538,6 @@ class Tensor:
     def __matmul__(self, other: Tensor) -> Tensor:
         return self.matmul(other)
 
-    def __rmatmul__(self, other: Tensor) -> Tensor:
-        return as_operand(other).matmul(self)
-
     def __pos__(self) -> Tensor:
         return self
 

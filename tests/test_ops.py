@@ -26,6 +26,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -48,6 +49,7 @@ from tests.torch_compare import (
     forward,
     make_inputs,
     op_key,
+    recording_calls,
     recording_ops,
     second_order,
 )
@@ -161,6 +163,8 @@ CASES: list[Case] = [
     case("neg/method", lambda t, x: x.neg(), F(3), ops=[D.neg]),
     case("neg/torch", lambda t, x: t.negative(x), F(3), ops=[D.neg]),
     case("neg/int", lambda t, i: t.neg(i), Int(3, high=5), ops=[D.neg]),
+    # Unary plus returns the tensor itself: no node.
+    case("pos", lambda t, x: +x, F(3), ops=[]),
     case("reciprocal", lambda t, x: x.reciprocal(), F(2, 3, **POS), ops=[D.reciprocal]),
     case("reciprocal/torch", lambda t, x: t.reciprocal(x), F(3, low=-2, high=-0.5), ops=[D.reciprocal]),
     case("reciprocal/at-zero", lambda t, x: x.reciprocal(), V([0.0, -0.0, 2.0]), ops=[D.reciprocal], smooth=False),
@@ -264,8 +268,8 @@ CASES: list[Case] = [
     case("ge", lambda t, x, y: (x >= y, x.ge(y), t.ge(x, y), x >= 1, 1 >= x), V([0.5, 1.0, 2.0]), V([0.5, 2.0, 1.0]), ops=[D.ge, D.le]),  # noqa: SIM300
     case("compare/int-float", lambda t, i, x: (i < x, i == 2, x > i), Int(3, high=3), F(3), ops=[D.lt, D.eq, D.gt]),
     case("logical", lambda t, x, y: (x.logical_not(), t.logical_and(x, y), x.logical_or(y), t.logical_xor(x, y), t.logical_not(y)), V([0.0, 1.0, 0.0, -2.0]), V([0.0, 0.0, 3.0, 1.0]), ops=[D.logical_not, D.logical_and, D.logical_or, D.logical_xor]),
-    case("logical/bool", lambda t, a, b: (a.logical_and(b), a.logical_or(b), a.logical_xor(b), b.logical_not()), Bool(4), Bool(4), ops=[D.logical_and, D.logical_or, D.logical_xor, D.logical_not]),
-    case("bitwise/bool", lambda t, a, b: (~a, a & b, a | b, a ^ b, True & a), Bool(4), Bool(4), ops=[D.bitwise_not, D.bitwise_and, D.bitwise_or, D.bitwise_xor]),
+    case("logical/bool", lambda t, a, b: (a.logical_and(b), a.logical_or(b), t.logical_or(a, b), a.logical_xor(b), b.logical_not()), Bool(4), Bool(4), ops=[D.logical_and, D.logical_or, D.logical_xor, D.logical_not]),
+    case("bitwise/bool", lambda t, a, b: (~a, a & b, a | b, a ^ b, True & a, False ^ b), Bool(4), Bool(4), ops=[D.bitwise_not, D.bitwise_and, D.bitwise_or, D.bitwise_xor]),
     case("bitwise/int", lambda t, i, j: (~i, i & j, i | j, i ^ j, i & 6, 3 | i), Int(4, high=16), Int(4, high=16), ops=[D.bitwise_not, D.bitwise_and, D.bitwise_or, D.bitwise_xor]),
     case("isnan-isinf-isfinite", lambda t, x: (x.isnan(), x.isinf(), x.isfinite(), t.isnan(x), t.isinf(x), t.isfinite(x)), V([nan, inf, -inf, 1.0]), ops=[D.isnan, D.isinf, D.isfinite]),
     case("isfinite/int", lambda t, i: (i.isfinite(), i.isnan(), i.isinf()), Int(3, high=3), ops=[D.isfinite, D.isnan, D.isinf]),
@@ -445,6 +449,7 @@ CASES: list[Case] = [
     case("expand/like", lambda t, x, y: (x.expand_as(y), x.broadcast_to((2, 3)), t.broadcast_to(x, (2, 2, 3))), F(3), C(2, 3), ops=[D.expand]),
     case("expand/broadcast_tensors", lambda t, x, y: t.broadcast_tensors(x, y), F(2, 1), F(3), ops=[D.expand]),
     case("expand/zero-dim", lambda t, x: x.expand(3), F(), ops=[D.expand]),
+    case("sum_to_size", lambda t, x: (x.sum_to_size(1, 3), x.sum_to_size((2, 1)), x.sum_to_size(3)), F(2, 3), ops=[D.sum_dim, D.view]),
     case("select", lambda t, x: (x[0], x[:, 1], x[-1], x.select(1, 0), t.select(x, 0, -1)), F(2, 3), ops=[D.select, D.select_backward]),
     case("select/chained", lambda t, x: (x[0][1], x[1, 2], x[0, ..., 1]), F(2, 3, 2), ops=[D.select]),
     case("slice", lambda t, x: (x[0:1], x[:, ::2], x[1:], x[:, -2:]), F(2, 3), ops=[D.slice_dim, D.slice_backward]),
@@ -632,6 +637,63 @@ def test_case_reaches_the_ops_it_names(c: Case) -> None:
     assert {op_key(op) for op in c.ops} <= recorder.reached
 
 
+# -- every method and function that forwards to the table is exercised ------------------------
+
+# Public names that run no op-table entry, and where their behaviour is tested instead.
+NOT_FORWARDING = {
+    "tests/test_autograd.py (autograd state)": (
+        "Tensor.backward Tensor.data Tensor.detach Tensor.detach_ Tensor.grad Tensor.grad_fn "
+        "Tensor.is_leaf Tensor.is_inference Tensor.output_nr Tensor.register_hook "
+        "Tensor.register_post_accumulate_grad_hook Tensor.requires_grad Tensor.requires_grad_ "
+        "Tensor.retain_grad Tensor.retains_grad torch.detach"
+    ),
+    "tests/test_factories.py (metadata, conversions, factories)": (
+        "Tensor.__bool__ Tensor.__float__ Tensor.__index__ Tensor.__int__ Tensor.__len__ "
+        "Tensor.cpu Tensor.data_ptr Tensor.device Tensor.dim Tensor.dtype Tensor.element_size "
+        "Tensor.is_contiguous Tensor.is_cuda Tensor.is_floating_point Tensor.item Tensor.ndim "
+        "Tensor.nelement Tensor.new_empty Tensor.new_full Tensor.new_ones Tensor.new_tensor "
+        "Tensor.new_zeros Tensor.normal_ Tensor.numel Tensor.numpy Tensor.shape Tensor.size "
+        "Tensor.stride Tensor.tolist Tensor.uniform_ torch.is_tensor torch.numel"
+    ),
+    "tests/test_printing.py": "Tensor.__repr__ Tensor.__str__",
+    "Python's machinery": "Tensor.__hash__ Tensor.__array_ufunc__",
+}
+
+
+def forwarding_surface() -> list[tuple[Any, str, str]]:
+    """(owner, attribute, label) for every public Tensor method and torch-level function."""
+    skipped = {name for names in NOT_FORWARDING.values() for name in names.split()}
+    machinery = {"__annotations__", "__dict__", "__doc__", "__module__", "__weakref__"}
+    surface = [
+        (refgrad.Tensor, name, f"Tensor.{name}")
+        for name in vars(refgrad.Tensor)
+        if name not in machinery and (not name.startswith("_") or name.endswith("__"))
+    ]
+    surface += [(refgrad, name, f"torch.{name}") for name in refgrad._functions.__all__]
+    surface += [
+        (refgrad.nn.functional, name, f"torch.nn.functional.{name}")
+        for name in refgrad.nn.functional.__all__
+    ]
+    return [entry for entry in surface if entry[2] not in skipped]
+
+
+def test_the_surface_exclusions_are_not_stale() -> None:
+    labels = {f"Tensor.{name}" for name in vars(refgrad.Tensor)}
+    labels |= {f"torch.{name}" for name in refgrad._functions.__all__}
+    for names in NOT_FORWARDING.values():
+        assert set(names.split()) <= labels
+
+
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom:UserWarning")  # compared elsewhere
+def test_every_forwarding_method_and_function_is_exercised_by_a_case() -> None:
+    """x.add, x + y, torch.add, F.relu, ...: each is spelled out by at least one case."""
+    with recording_calls(forwarding_surface(), __file__) as called:
+        for c in CASES:
+            forward(c, refgrad, "float64")
+    missing = sorted({label for _, _, label in forwarding_surface()} - called)
+    assert not missing, f"never called by a case: {missing}"
+
+
 # -- errors: class and message as torch's ------------------------------------------------------
 
 
@@ -652,6 +714,7 @@ ERRORS: dict[str, Callable[[ModuleType], Any]] = {
     "matmul/vector-matrix": lambda t: mat(t, 2) @ mat(t, 3, 2),
     "matmul/dot": lambda t: mat(t, 3) @ mat(t, 2),
     "matmul/zero-dim": lambda t: mat(t) @ mat(t, 2),
+    "matmul/ndarray-left": lambda t: np.ones((2, 3)) @ mat(t, 3, 2),
     "matmul/batched": lambda t: mat(t, 2, 2, 3) @ mat(t, 2, 2, 3),
     "matmul/batch-broadcast": lambda t: mat(t, 2, 2, 3) @ mat(t, 3, 3, 2),
     "mv/size": lambda t: mat(t, 2, 3).mv(mat(t, 2)),

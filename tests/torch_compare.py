@@ -17,6 +17,9 @@ suite checks every entry is named by some case, and that the case really reaches
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
+import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -224,3 +227,35 @@ def recording_ops() -> Iterator[OpRecorder]:
 def op_key(op: Op) -> tuple[str, str | None]:
     """An entry's identity: the families made per list length (cat of 2, of 3) share one."""
     return (op.name, op.node)
+
+
+@contextlib.contextmanager
+def recording_calls(
+    targets: Sequence[tuple[Any, str, str]], caller_file: str
+) -> Iterator[set[str]]:
+    """Note which of `targets` ((owner, attribute, label)) code in `caller_file` calls.
+
+    Only direct calls count: refgrad calling its own methods internally does not, so a
+    method is "exercised" only where a case spells it out.
+    """
+    called: set[str] = set()
+
+    def watched(function: Callable[..., Any], label: str) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if sys._getframe(1).f_code.co_filename == caller_file:
+                called.add(label)
+            return function(*args, **kwargs)
+
+        return call
+
+    with contextlib.ExitStack() as stack:
+        for owner, attribute, label in targets:
+            original = inspect.getattr_static(owner, attribute)
+            if isinstance(original, property):
+                assert original.fget is not None
+                replacement: Any = property(watched(original.fget, label), original.fset)
+            else:
+                replacement = watched(getattr(owner, attribute), label)
+            stack.enter_context(mock.patch.object(owner, attribute, replacement))
+        yield called
