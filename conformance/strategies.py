@@ -99,6 +99,7 @@ def _fixed_lists(options: tuple[float, ...], size: int) -> st.SearchStrategy[tup
     return st.integers(0, base**size - 1).map(unpack)
 
 
+@functools.cache
 def grid(domain: Domain) -> tuple[float, ...]:
     return tuple(v for v in GRID if domain.admits_value(v))
 
