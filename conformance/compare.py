@@ -137,9 +137,27 @@ class Finding:
         return (self.check, _step_kind(step), _step_op(step))
 
     def explained_by(self, known: Finding) -> bool:
-        """Whether `known` likely explains this finding: same signature, and this program
-        exercises every op of the known one (a bigger program showing the same bug)."""
-        return self.signature == known.signature and set(known.ops) <= set(self.ops)
+        """Whether `known` likely explains this finding (so it need not be reported).
+
+        Same signature, and one of: the same wrong answer where answers are names or
+        messages (a wrong grad_fn name or error text is one bug, whatever op shows it); a
+        wrong `.grad` of a non-leaf (the retain_grad / inputs= machinery, not an op's
+        derivative); or this program exercises every op of the known one (a bigger
+        program showing the same bug).
+        """
+        if self.signature != known.signature:
+            return False
+        if self.check in _SAME_ANSWER_SAME_BUG and (self.expected, self.actual) == (
+                known.expected, known.actual):
+            return True
+        if self._about_non_leaf_grad() and known._about_non_leaf_grad():
+            return True
+        return set(known.ops) <= set(self.ops)
+
+    def _about_non_leaf_grad(self) -> bool:
+        name = self.subject.removesuffix(".grad")
+        return name != self.subject and any(
+            isinstance(step, ApplyOp) and name in step.outs for step in self.program.steps)
 
     def __str__(self) -> str:
         where = "at the end of the program" if self.step_index >= len(self.program.steps) \
@@ -161,6 +179,9 @@ class Finding:
     def from_data(cls, data: dict[str, Any]) -> Finding:
         values = {f.name: data[f.name] for f in fields(cls) if f.name != "program"}
         return cls(**values, program=Program.from_data(data["program"]))
+
+
+_SAME_ANSWER_SAME_BUG = frozenset({"status", "error_type", "error_message", "grad_fn", "dtype"})
 
 
 def _step_kind(step: Step | None) -> str:
