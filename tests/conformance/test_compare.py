@@ -8,6 +8,7 @@ import numpy as np
 
 from conformance.compare import (
     DEFAULT_TOLERANCES,
+    Finding,
     Tolerance,
     compare,
     normalise_message,
@@ -74,3 +75,22 @@ def test_a_kink_reached_through_rounding_is_ambiguous_not_a_finding() -> None:
     relu_input = oracle.outcomes[1].inputs[0]
     findings = compare(program, engine_trace(relu_input), oracle)
     assert [(f.check, f.subject) for f in findings] == [("value", "t0.grad")]
+
+
+def _finding(check: str, op: str, expected: str, actual: str, subject: str = "t1") -> Finding:
+    program = Program((MakeLeaf("t0", Values((), (1.0,))), ApplyOp(("t1",), op, (Ref("t0"),))))
+    return Finding("metadata", check, 1, str(program.steps[1]), subject, expected, actual, "",
+                   program)
+
+
+def test_one_bug_shown_by_several_programs_is_reported_once() -> None:
+    wrong_name = _finding("grad_fn", "exp", "ExpBackward0", "Exp")
+    # The same wrong name from the same op in another program: the same bug.
+    assert _finding("grad_fn", "exp", "ExpBackward0", "Exp").explained_by(wrong_name)
+    # A different wrong answer, or another op, is another bug.
+    assert not _finding("grad_fn", "exp", "ExpBackward0", "ExpBackward").explained_by(wrong_name)
+    assert not _finding("grad_fn", "sin", "SinBackward0", "Sin").explained_by(wrong_name)
+    # Values: explained only by a known finding whose ops the program all exercises.
+    wrong_value = _finding("value", "exp", "[1.]", "[2.]")
+    assert _finding("value", "exp", "[3.]", "[4.]").explained_by(wrong_value)
+    assert not _finding("value", "sin", "[3.]", "[4.]").explained_by(wrong_value)
