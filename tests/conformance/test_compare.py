@@ -87,7 +87,7 @@ def test_one_bug_shown_by_several_programs_is_reported_once() -> None:
     wrong_name = _finding("grad_fn", "exp", "ExpBackward0", "Exp")
     # The same wrong name from the same op in another program: the same bug.
     assert _finding("grad_fn", "exp", "ExpBackward0", "Exp").explained_by(wrong_name)
-    # The same wrong answer shown at another op's step is too; another op's own is not.
+    # Another op's wrong name is another bug.
     assert not _finding("grad_fn", "sin", "SinBackward0", "Sin").explained_by(wrong_name)
     # Values: explained only by a known finding whose ops the program all exercises.
     wrong_value = _finding("value", "exp", "[1.]", "[2.]")
