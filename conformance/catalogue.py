@@ -268,8 +268,13 @@ def _image_relu(i: Sequence[Interval]) -> Interval:
     return Interval(max(i[0].lo, 0.0), max(i[0].hi, 0.0))
 
 
+def _sigmoid(x: float) -> float:
+    # Two forms, so that exp never overflows.
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+
+
 def _image_sigmoid(i: Sequence[Interval]) -> Interval:
-    return Interval.of(1 / (1 + math.exp(-i[0].lo)), 1 / (1 + math.exp(-i[0].hi)))
+    return Interval.of(_sigmoid(i[0].lo), _sigmoid(i[0].hi))
 
 
 def _image_periodic(i: Sequence[Interval]) -> Interval:

@@ -373,7 +373,7 @@ class ProgramBuilder:
             else:
                 partner = self.tensor(domain, shape=target.shape)
                 args, other = (Ref(partner.name),), partner.interval
-            interval = _INPLACE_IMAGE[method](interval, other)
+            interval = _inplace_image(method, interval, other)
         elif method == "zero_":
             interval = Interval(0.0, 0.0)
         elif method == "neg_":
@@ -414,25 +414,9 @@ def _broadcasts(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return True
 
 
-def _add(a: Interval, b: Interval) -> Interval:
-    return Interval(a.lo + b.lo, a.hi + b.hi)
-
-
-def _sub(a: Interval, b: Interval) -> Interval:
-    return Interval(a.lo - b.hi, a.hi - b.lo)
-
-
-def _mul(a: Interval, b: Interval) -> Interval:
-    return Interval.of(a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi)
-
-
-def _div(a: Interval, b: Interval) -> Interval:
-    return _mul(a, Interval.of(1 / b.lo, 1 / b.hi))
-
-
-_INPLACE_IMAGE: dict[str, Callable[[Interval, Interval], Interval]] = {
-    "add_": _add, "sub_": _sub, "mul_": _mul, "div_": _div,
-}
+def _inplace_image(method: str, target: Interval, other: Interval) -> Interval:
+    """Value range after `target.add_(other)` and friends: that of `target + other`."""
+    return CATALOGUE[method.removesuffix("_")].image([target, other])
 
 
 # --------------------------------------------------------------------------- actions
@@ -488,7 +472,7 @@ def data_action(b: ProgramBuilder) -> None:
     target = b.pick(b.floats() or [b.leaf()])
     method = b.choice(("mul_", "add_", "sub_"))
     value = float(b.choice(tuple(v for v in SCALARS if v)))
-    interval = _INPLACE_IMAGE[method](target.interval, Interval(value, value))
+    interval = _inplace_image(method, target.interval, Interval(value, value))
     if interval.magnitude() <= MAX_MAGNITUDE:
         b.steps.append(MutateData(target.name, method, value))
         b.bind(replace(target, interval=interval))
@@ -520,10 +504,6 @@ def hook_action(b: ProgramBuilder) -> None:
     else:
         factor = float(b.choice((2.0, -1.0, 0.5, 3.0)))
         b.steps.append(RegisterHook(target.name, "scale", factor))
-
-
-def autograd_grad_action(b: ProgramBuilder) -> None:
-    b.autograd_grad()
 
 
 # --------------------------------------------------------------------------- error actions
