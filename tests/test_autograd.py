@@ -509,6 +509,27 @@ def backward_with_inputs_non_leaf(t: ModuleType) -> Any:
 
 
 @scenario
+def backward_with_inputs_non_leaf_retains_its_grad(t: ModuleType) -> Any:
+    x = leaf(t, (1.0, 2.0))
+    h = x * 2
+    y = (h * h).sum()
+    y.backward(inputs=[h], retain_graph=True)
+    first = [h.grad, h.retains_grad, x.grad]
+    y.backward(inputs=[h], retain_graph=True)
+    y.backward()
+    return [first, h.grad, x.grad]
+
+
+@scenario
+def backward_with_inputs_still_checks_versions(t: ModuleType) -> Any:
+    x, w = leaf(t, (1.0, 2.0)), leaf(t, (3.0, 4.0))
+    a, h = x * 1, w * 1
+    y = (a * h).sum()
+    a.add_(1)
+    y.backward(inputs=[x])
+
+
+@scenario
 def backward_with_inputs_not_requiring_grad(t: ModuleType) -> Any:
     x = leaf(t)
     (x * 2).sum().backward(inputs=[t.ones(3)])

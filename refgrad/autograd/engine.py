@@ -186,11 +186,8 @@ def _capture(task: _GraphTask, node: Node, grads: list[Any]) -> None:
         grad = grads[target.output_nr]
         if grad is None:
             continue
-        grad = task.to_user(grad)
-        if task.accumulate:
-            if not isinstance(node, AccumulateGrad):  # backward(inputs=[non_leaf])
-                _retain(target.tensor, grad)
-        else:
+        if not task.accumulate:  # backward(inputs=...) lets AccumulateGrad / retain_grad act
+            grad = task.to_user(grad)
             target.captured = grad if target.captured is None else target.captured + grad
 
 

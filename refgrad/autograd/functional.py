@@ -86,8 +86,8 @@ def backward(
     grads = _make_grads(outputs, _grads_tuple(grad_tensors, len(outputs)))
     _check_roots(outputs)
     for t in wanted:
-        if not t.requires_grad:
-            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        # A non-leaf input keeps its gradient from now on, as with retain_grad().
+        t.retain_grad()
     if retain_graph is None:
         retain_graph = create_graph
     if create_graph:
