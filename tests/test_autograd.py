@@ -530,6 +530,15 @@ def backward_with_inputs_still_checks_versions(t: ModuleType) -> Any:
 
 
 @scenario
+def backward_with_inputs_runs_the_input_node(t: ModuleType) -> Any:
+    x = leaf(t, (1.0,))
+    m = t.maximum(x, x)
+    s = m.sum()
+    s.backward()
+    s.backward(inputs=[m])  # m's own node runs, and its saved tensors are gone
+
+
+@scenario
 def backward_with_inputs_not_requiring_grad(t: ModuleType) -> Any:
     x = leaf(t)
     (x * 2).sum().backward(inputs=[t.ones(3)])

@@ -174,9 +174,11 @@ def _as_array(grad: Any) -> GradArray:
 def _should_run(task: _GraphTask, node: Node) -> bool:
     if task.needed is None:
         return True
+    if task.accumulate and node in task.targets_at:
+        return True  # backward(inputs=...): a target's own node runs (torch marks it needed)
     if isinstance(node, AccumulateGrad):
-        return task.accumulate and node in task.targets_at
-    # A target's own node runs only if something below it is wanted too.
+        return False
+    # For autograd.grad, a target's own node runs only if something below it is wanted too.
     return any(child in task.needed for child, _ in node.next_functions if child is not None)
 
 
