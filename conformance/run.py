@@ -23,7 +23,7 @@ import numpy as np
 
 from conformance.catalogue import CATALOGUE, output_count, to_index
 from conformance.engines import protocol as caps
-from conformance.engines.protocol import Engine, EngineBase
+from conformance.engines.protocol import Engine, EngineBase, NotApplicable
 from conformance.program import (
     ApplyOp,
     Arg,
@@ -210,6 +210,10 @@ class Session:
                         inputs = self._input_values(step)
                     self._act(step)
                 error = None
+            except NotApplicable as reason:  # the adapter's verdict: no counterpart for this call
+                self.failed.update(step.binds())
+                self.stopped = self.stopped or str(reason)
+                return StepOutcome("not_applicable", detail=str(reason))
             except ObservationError as broken:
                 self.failed.update(step.binds())
                 return StepOutcome("broken", detail=str(broken))

@@ -136,6 +136,16 @@ class EngineBase:
         raise NotImplementedError
 
 
+class NotApplicable(Exception):
+    """Raised by an adapter when the engine has no counterpart for one particular call.
+
+    For what a capability cannot say in advance: a functional engine asked for a second
+    backward into `.grad`, or for torch's "does not require grad" error. The step is
+    recorded as not applicable, with this message as the reason (the report counts
+    reasons, so keep the message free of tensor names and values).
+    """
+
+
 class EngineSpecError(Exception):
     """A bad engine spec or adapter; the message is one line naming what is wrong."""
 
