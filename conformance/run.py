@@ -14,10 +14,10 @@ non-leaf warns in torch) never warn.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, TypeAlias, cast, runtime_checkable
 
 import numpy as np
 
@@ -174,6 +174,14 @@ class Session:
         outcome = self._execute(step)
         self.outcomes.append(outcome)
         return outcome
+
+    def run(self, program: Program) -> Iterator[StepOutcome]:
+        """Execute the program's steps in order, yielding each outcome; stops after a step
+        the engine cannot run (later steps would depend on it)."""
+        for step in program.steps:
+            yield self.execute(step)
+            if self.stopped:
+                return
 
     def trace(self, *, final: bool = True) -> Trace:
         """The outcomes so far; with `final`, also the final state (the program is over)."""
@@ -424,14 +432,37 @@ def _array(values: Values) -> np.ndarray:
     return np.array(values.data, dtype=values.dtype).reshape(values.shape)
 
 
-def run_program(program: Program, engine: Engine) -> Trace:
+@runtime_checkable
+class ProgramRunner(Protocol):
+    """Runs whole programs itself instead of step by step in this process: an engine in a
+    worker process (isolation.py), or an oracle's recorded traces (corpus.py)."""
+
+    name: str
+    version: str
+    capabilities: frozenset[str]
+
+    def run_programs(self, programs: Sequence[Program]) -> list[Trace]:
+        """One trace per program, in order."""
+
+
+AnyEngine: TypeAlias = Engine | ProgramRunner
+
+
+def run_program(program: Program, engine: AnyEngine) -> Trace:
     """Run every step of `program` on `engine` (see the module docstring)."""
+    if isinstance(engine, ProgramRunner):
+        return engine.run_programs([program])[0]
     session = Session(engine)
-    for step in program.steps:
-        session.execute(step)
-        if session.stopped:
-            break
+    for _ in session.run(program):
+        pass
     return session.trace()
+
+
+def run_programs(programs: Sequence[Program], engine: AnyEngine) -> list[Trace]:
+    """`run_program` for each program; a `ProgramRunner` gets them all at once (a batch)."""
+    if isinstance(engine, ProgramRunner):
+        return engine.run_programs(programs)
+    return [run_program(program, engine) for program in programs]
 
 
 def _engine_name(engine: Engine) -> str:
