@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
@@ -27,10 +27,9 @@ from hypothesis.strategies import SearchStrategy
 
 from conformance.behaviours import BEHAVIOURS
 from conformance.compare import Comparison, Finding, compare_traces
-from conformance.engines import Engine
 from conformance.profiles import PROFILES
 from conformance.program import Program
-from conformance.run import run_program
+from conformance.run import AnyEngine, run_program
 from conformance.strategies import programs
 
 
@@ -42,7 +41,7 @@ class EngineInfo:
     capabilities: tuple[str, ...]
 
     @staticmethod
-    def of(spec: str, engine: Engine) -> EngineInfo:
+    def of(spec: str, engine: AnyEngine) -> EngineInfo:
         return EngineInfo(spec, engine.name, engine.version, tuple(sorted(engine.capabilities)))
 
 
@@ -85,7 +84,7 @@ class CheckResult:
         return sum(b.total.programs for b in self.behaviours)
 
 
-def check_program(program: Program, engine: Engine, oracle: Engine,
+def check_program(program: Program, engine: AnyEngine, oracle: AnyEngine,
                   behaviour: str = "unspecified") -> Comparison:
     """Run a program on both engines and compare."""
     return compare_traces(program, run_program(program, engine), run_program(program, oracle),
@@ -125,7 +124,7 @@ def _tally(counter: Counter[str], findings: int = 0) -> Tally:
 class _SearchRound:
     """One hypothesis search: counts programs while generating, raises on a new finding."""
 
-    def __init__(self, behaviour: str, engine: Engine, oracle: Engine,
+    def __init__(self, behaviour: str, engine: AnyEngine, oracle: AnyEngine,
                  known: Sequence[Finding], counts: _Counts) -> None:
         self.behaviour, self.engine, self.oracle = behaviour, engine, oracle
         self.known, self.counts = known, counts
@@ -158,8 +157,8 @@ class _SearchRound:
         return ()
 
 
-def check_behaviour(behaviour: str, engine: Engine, oracle: Engine, *, seed_value: int = 0,
-                    max_examples: int = 100, max_findings: int = 3,
+def check_behaviour(behaviour: str, engine: AnyEngine, oracle: AnyEngine, *,
+                    seed_value: int = 0, max_examples: int = 100, max_findings: int = 3,
                     known: Sequence[Finding] = ()) -> BehaviourResult:
     """Search one behaviour for findings (see the module docstring)."""
     started = time.perf_counter()
@@ -176,11 +175,33 @@ def check_behaviour(behaviour: str, engine: Engine, oracle: Engine, *, seed_valu
             break  # shrinking led back to a known finding: further rounds would too
         found.extend(new)
         known_findings.extend(new)
+    return _behaviour_result(behaviour, counts, found, time.perf_counter() - started)
+
+
+def check_programs(behaviour: str, programs: Iterable[Program], engine: AnyEngine,
+                   oracle: AnyEngine, *, max_findings: int = 3) -> BehaviourResult:
+    """Check fixed programs as they are (a recorded corpus): no search, no shrinking, so
+    a finding carries the whole program that showed it. Every program is counted; the
+    first `max_findings` distinct findings are kept."""
+    started = time.perf_counter()
+    counts = _Counts()
+    found: list[Finding] = []
+    for program in programs:
+        comparison = check_program(program, engine, oracle, behaviour)
+        counts.add(program, comparison)
+        for finding in comparison.findings:
+            if len(found) < max_findings and not any(finding.explained_by(k) for k in found):
+                found.append(finding)
+    return _behaviour_result(behaviour, counts, found, time.perf_counter() - started)
+
+
+def _behaviour_result(behaviour: str, counts: _Counts, found: Sequence[Finding],
+                      seconds: float) -> BehaviourResult:
     per_op_findings = Counter(op for f in found for op in _finding_ops(f))
     return BehaviourResult(
         behaviour, _tally(counts.total, len(found)),
         tuple((op, _tally(c, per_op_findings[op])) for op, c in sorted(counts.per_op.items())),
-        tuple(found), tuple(sorted(counts.reasons.items())), time.perf_counter() - started)
+        tuple(found), tuple(sorted(counts.reasons.items())), seconds)
 
 
 def _finding_ops(finding: Finding) -> tuple[str, ...]:
@@ -197,8 +218,9 @@ def _stable_seed(seed_value: int, behaviour: str, round_number: int) -> int:
 Progress = Callable[[str], None]
 
 
-def run_check(engine: Engine, oracle: Engine, plan: CheckPlan, *, engine_spec: str = "",
-              oracle_spec: str = "", progress: Progress | None = None) -> CheckResult:
+def run_check(engine: AnyEngine, oracle: AnyEngine, plan: CheckPlan, *,
+              engine_spec: str = "", oracle_spec: str = "",
+              progress: Progress | None = None) -> CheckResult:
     """Check an engine against the oracle over the plan's behaviours, in this process."""
     started = time.perf_counter()
     results = []
@@ -241,7 +263,8 @@ class CheckPlan:
                          max_examples if max_examples is not None else chosen.max_examples,
                          chosen.max_findings, tuple(only) or tuple(BEHAVIOURS))
 
-    def check(self, behaviour: str, engine: Engine, oracle: Engine) -> BehaviourResult:
+    def check(self, behaviour: str, engine: AnyEngine,
+              oracle: AnyEngine) -> BehaviourResult:
         return check_behaviour(behaviour, engine, oracle, seed_value=self.seed_value,
                                max_examples=self.max_examples, max_findings=self.max_findings)
 
