@@ -29,7 +29,7 @@ from conformance.behaviours import BEHAVIOURS
 from conformance.compare import Comparison, Finding, compare_traces
 from conformance.profiles import PROFILES
 from conformance.program import Program
-from conformance.run import AnyEngine, run_program
+from conformance.run import AnyEngine, Trace, run_program
 from conformance.strategies import programs
 
 
@@ -53,6 +53,7 @@ class Tally:
     not_applicable: int = 0
     ambiguous: int = 0
     findings: int = 0
+    rounding: int = 0  # differed in float32 only (compare.py: no finding)
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,12 @@ class CheckResult:
 
 def check_program(program: Program, engine: AnyEngine, oracle: AnyEngine,
                   behaviour: str = "unspecified") -> Comparison:
-    """Run a program on both engines and compare."""
-    return compare_traces(program, run_program(program, engine), run_program(program, oracle),
-                          behaviour=behaviour)
+    """Run a program on both engines and compare (slight value differences are re-run in
+    float64, see compare.py)."""
+    def run_both(program: Program) -> tuple[Trace, Trace]:
+        return run_program(program, engine), run_program(program, oracle)
+
+    return compare_traces(program, *run_both(program), behaviour=behaviour, rerun=run_both)
 
 
 class _NewFinding(Exception):
@@ -112,13 +116,16 @@ class _Counts:
             self.reasons[comparison.not_applicable] += 1
         if comparison.ambiguous:
             kinds.append("ambiguous")
+        if comparison.rounding:
+            kinds.append("rounding")
         for op in program.ops() or ("(no op)",):
             self.per_op.setdefault(op, Counter()).update(kinds)
         self.total.update(kinds)
 
 
 def _tally(counter: Counter[str], findings: int = 0) -> Tally:
-    return Tally(counter["programs"], counter["not_applicable"], counter["ambiguous"], findings)
+    return Tally(counter["programs"], counter["not_applicable"], counter["ambiguous"], findings,
+                 counter["rounding"])
 
 
 class _SearchRound:

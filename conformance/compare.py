@@ -6,8 +6,14 @@ by hooks): shape, dtype, requires_grad, is_leaf and grad_fn exactly, values with
 tolerance. The comparison stops at the first step that differs: later differences are
 usually consequences, and shrinking separates independent bugs anyway.
 
-Two rules keep the kit from crying wolf:
+Three rules keep the kit from crying wolf:
 - `tolerance`: torch.testing.assert_close defaults, widened only for accumulated rounding;
+- rounding, told apart in float64 (`ROUNDING_SUSPECT`): when the first differing step
+  differs only in finite values, each by at most 100 tolerances, and the engine declares
+  float64, the program is run again on both engines with every float32 constant made
+  float64. If the engines then agree (float64 tolerances, every check), the difference
+  was float32 rounding: the program is counted as such, not reported. A real bug
+  differs in float64 too; a program already all float64 is not re-run;
 - numerically ambiguous programs: when an op with a discontinuity (relu at 0, ties of
   max, clamp bounds, `>`) got inputs that differ between the engines by rounding and lie
   within tolerance of the discontinuity, any later value difference may be rounding
@@ -19,8 +25,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +41,7 @@ from conformance.program import (
     MakeLeaf,
     Program,
     Step,
+    Values,
 )
 from conformance.run import ErrorInfo, HookCall, StepOutcome, TensorState, Trace
 
@@ -206,6 +213,7 @@ class Difference:
     expected: str
     actual: str
     detail: str = ""
+    excess: float = math.inf  # for finite values: the worst |a - e| in tolerances
 
 
 # --------------------------------------------------------------------------- comparing
@@ -218,6 +226,17 @@ class Comparison:
     findings: tuple[Finding, ...]
     not_applicable: str | None = None  # why the engine could not run all of it
     ambiguous: bool = False  # value checks skipped from a step on (see module docstring)
+    rounding: bool = False  # differed in float32 only, agreed in float64 (module docstring)
+
+
+# Runs a program on the engine and the oracle (the caller knows how and where).
+Rerun = Callable[[Program], tuple[Trace, Trace]]
+
+# A value difference of at most this many tolerances may be float32 rounding amplified
+# by the program (division by a difference, exp, pow); more is never rounding. Kept
+# small so an engine computing float32 in a lower precision (float16 is ~400 tolerances
+# off) is still reported.
+ROUNDING_SUSPECT = 100.0
 
 
 def compare(program: Program, engine: Trace, oracle: Trace, *,
@@ -227,8 +246,11 @@ def compare(program: Program, engine: Trace, oracle: Trace, *,
 
 
 def compare_traces(program: Program, engine: Trace, oracle: Trace, *,
-                   behaviour: str = "unspecified") -> Comparison:
-    """`compare`, also telling whether the program was fully comparable."""
+                   behaviour: str = "unspecified", rerun: Rerun | None = None) -> Comparison:
+    """`compare`, also telling whether the program was fully comparable.
+
+    With `rerun`, slight value differences are re-checked in float64 (module docstring).
+    """
     context = _Context(program, engine, oracle)
     steps = program.steps
     for index, (step, actual, expected) in enumerate(
@@ -238,12 +260,30 @@ def compare_traces(program: Program, engine: Trace, oracle: Trace, *,
         numeric = index < context.ambiguous_from
         differences = compare_outcomes(actual, expected, context, numeric=numeric)
         if differences:
-            return context.result(_findings(behaviour, program, index, str(step), differences))
+            return context.judge(index, str(step), differences, behaviour, rerun)
         context.note_inputs(index, step, actual, expected)
     numeric = len(steps) < context.ambiguous_from
     differences = compare_outcomes(engine.final, oracle.final, context, numeric=numeric)
-    return context.result(_findings(behaviour, program, len(steps), "end of program",
-                                    differences))
+    return context.judge(len(steps), "end of program", differences, behaviour, rerun)
+
+
+def in_float64(program: Program) -> Program | None:
+    """The program with every float32 constant (leaves, gradients) made float64; None if
+    it has none."""
+    def widen(values: Values) -> Values:
+        return replace(values, dtype="float64")
+
+    steps = []
+    for step in program.steps:
+        if isinstance(step, MakeLeaf):
+            step = replace(step, values=widen(step.values))
+        elif isinstance(step, Backward) and step.gradient is not None:
+            step = replace(step, gradient=widen(step.gradient))
+        elif isinstance(step, AutogradGrad) and step.grad_outputs is not None:
+            step = replace(step, grad_outputs=tuple(widen(v) for v in step.grad_outputs))
+        steps.append(step)
+    wide = Program(tuple(steps))
+    return None if wide == program else wide
 
 
 class _Context:
@@ -255,6 +295,7 @@ class _Context:
         self.compare_warnings = caps.WARNINGS in engine.capabilities
         self.compare_flags = caps.FLAGS in engine.capabilities
         self.compare_grad_fn = caps.GRAD_FN_NAMES in engine.capabilities
+        self.float64 = caps.FLOAT64 in engine.capabilities
         self.ambiguous_from: float = math.inf
         self._tolerance: Tolerance | None = None
 
@@ -283,6 +324,18 @@ class _Context:
     def result(self, findings: tuple[Finding, ...],
                not_applicable: str | None = None) -> Comparison:
         return Comparison(findings, not_applicable, self.ambiguous_from != math.inf)
+
+    def judge(self, index: int, step: str, differences: list[Difference], behaviour: str,
+              rerun: Rerun | None) -> Comparison:
+        """The comparison's result: findings, unless float64 shows them to be rounding."""
+        if differences and rerun is not None and self.float64 and all(
+                d.excess <= ROUNDING_SUSPECT for d in differences):
+            wide = in_float64(self.program)
+            if wide is not None:
+                again = compare_traces(wide, *rerun(wide), behaviour=behaviour)
+                if not (again.findings or again.not_applicable):
+                    return replace(self.result(()), rounding=True)
+        return self.result(_findings(behaviour, self.program, index, step, differences))
 
 
 def _findings(behaviour: str, program: Program, index: int, step: str,
@@ -396,10 +449,10 @@ def compare_states(subject: str, actual: TensorState | None, expected: TensorSta
         differences.append(Difference("grad_fn", subject, str(expected.grad_fn),
                                       str(actual.grad_fn)))
     if numeric:
-        mismatch = value_mismatch(actual.values, expected.values, context.tolerance)
+        mismatch, excess = value_difference(actual.values, expected.values, context.tolerance)
         if mismatch:
             differences.append(Difference("value", subject, _format_values(expected.values),
-                                          _format_values(actual.values), mismatch))
+                                          _format_values(actual.values), mismatch, excess))
     return differences
 
 
@@ -409,25 +462,37 @@ def value_mismatch(actual: np.ndarray, expected: np.ndarray, tol: Tolerance) -> 
     NaN and inf must match exactly (position and sign); bool and int values exactly;
     finite floats within `tol` (assert_close's rule: |a - e| <= atol + rtol * |e|).
     """
+    return value_difference(actual, expected, tol)[0]
+
+
+def value_difference(actual: np.ndarray, expected: np.ndarray,
+                     tol: Tolerance) -> tuple[str, float]:
+    """`value_mismatch`, and the worst difference in tolerances (inf where compared
+    exactly: non-finite, bool or int values)."""
     if np.array_equal(actual, expected, equal_nan=expected.dtype.kind == "f"):
-        return ""  # the common case, decided without float arithmetic
+        return "", 0.0  # the common case, decided without float arithmetic
     if expected.dtype.kind != "f" or actual.dtype.kind != "f":
         bad = np.argwhere(actual != expected)
-        return f"first difference at {_position(bad[0])} (compared exactly)"
+        return f"first difference at {_position(bad[0])} (compared exactly)", math.inf
     a, e = actual.astype(np.float64), expected.astype(np.float64)
     special = ~np.isfinite(a) | ~np.isfinite(e)
     same_special = np.where(np.isnan(e), np.isnan(a), a == e)
-    with np.errstate(invalid="ignore"):  # inf - inf: decided by `special` instead
-        close = np.abs(a - e) <= tol.atol + tol.rtol * np.abs(e)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: decided by `special`
+        allowed = tol.atol + tol.rtol * np.abs(e)
+        close = np.abs(a - e) <= allowed
     bad = np.argwhere(np.where(special, ~same_special, ~close))
     if bad.size == 0:
-        return ""
+        return "", 0.0
     position = tuple(bad[0])
     got, want = a[position], e[position]
     if special[position]:
-        return f"first difference at {_position(bad[0])}: {got!r} vs {want!r} (compared exactly)"
+        return (f"first difference at {_position(bad[0])}: {got!r} vs {want!r} "
+                "(compared exactly)"), math.inf
+    finite = ~special
+    excess = math.inf if (special & ~same_special).any() else float(
+        np.max(np.abs(a[finite] - e[finite]) / allowed[finite]))
     return (f"first difference at {_position(bad[0])}: |{got:.8g} - {want:.8g}| = "
-            f"{abs(got - want):.3g} > {tol}")
+            f"{abs(got - want):.3g} > {tol}"), excess
 
 
 def _position(index: np.ndarray) -> str:

@@ -9,6 +9,8 @@ apart from timing. (HTML and junit renderers belong here too, reading the same d
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -70,12 +72,11 @@ def _behaviour_data(result: BehaviourResult) -> dict[str, Any]:
             "ops": {op: asdict(tally) for op, tally in result.per_op}}
 
 
-def _sum_tallies(tallies: Any) -> Tally:
-    total = Tally()
-    for t in tallies:
-        total = Tally(total.programs + t.programs, total.not_applicable + t.not_applicable,
-                      total.ambiguous + t.ambiguous, total.findings + t.findings)
-    return total
+def _sum_tallies(tallies: Iterable[Tally]) -> Tally:
+    totals = Counter[str]()
+    for tally in tallies:
+        totals.update(asdict(tally))
+    return Tally(**totals)
 
 
 def write_report(result: CheckResult, directory: Path) -> ReportFiles:

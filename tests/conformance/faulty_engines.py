@@ -1,8 +1,8 @@
 """A gallery of deliberately faulty engines: torch with one thing wrong.
 
-Each is a `TorchLikeEngine` over torch that breaks one behaviour, and says which
-behaviour the kit should catch it in (`CAUGHT_IN`). The kit's tests check that each is
-caught there, and not in behaviours that cannot show the fault. Usable as engine specs:
+Each is a `TorchLikeEngine` over torch with exactly one realistic fault, and says which
+behaviour the kit should catch it in (`caught_in`). The kit's tests check that the `ci`
+profile catches each there, and in no behaviour checked before it. Usable as engine specs:
 ``tests.conformance.faulty_engines:OverwritingBackward``.
 
 Adding a fault: subclass `FaultyEngine`, set `caught_in`, override one adapter method.
@@ -139,6 +139,20 @@ class DetachCopies(FaultyEngine):
         return tensor.detach().clone()
 
 
+class InplaceNotRecorded(FaultyEngine):
+    """In-place ops on tensors that require grad run as if under no_grad: values change,
+    but the graph never learns (no new grad_fn, gradients ignore the op)."""
+
+    caught_in = "inplace"
+
+    def inplace(self, tensor: Any, method: str, args: Sequence[Any]) -> None:
+        if not tensor.requires_grad:
+            super().inplace(tensor, method, args)
+            return
+        with torch.no_grad():
+            super().inplace(tensor, method, args)
+
+
 class HooksIgnored(FaultyEngine):
     """register_hook accepts hooks and never calls them."""
 
@@ -194,10 +208,188 @@ class ExplodingOp(FaultyEngine):
         return super().apply(op, args, kwargs)
 
 
+class DataSharesVersion(FaultyEngine):
+    """`.data` shares the version counter (it is `detach()`), so changes through it are
+    tracked and a later backward rejects them."""
+
+    caught_in = "data"
+
+    def data(self, tensor: Any) -> Any:
+        return tensor.detach()
+
+
+class UnreducedBroadcastGradient(FaultyEngine):
+    """A leaf broadcast by an elementwise op gets the broadcast-shaped gradient from
+    backward(): it is never summed back to the leaf's shape."""
+
+    caught_in = "gradients"
+    _BROADCASTING = frozenset({"add", "sub", "mul", "div", "maximum", "minimum"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._in_backward = False
+
+    def apply(self, op: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if op not in self._BROADCASTING or len(tensors) < 2:
+            return super().apply(op, args, kwargs)
+        shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+        return super().apply(op, [self._unreduced(a, shape) for a in args], kwargs)
+
+    def _unreduced(self, arg: Any, shape: torch.Size) -> Any:
+        # (0-dim operands stay as they are: expanding them would change type promotion.)
+        if not (isinstance(arg, torch.Tensor) and arg.is_leaf and arg.requires_grad
+                and arg.dim() > 0 and arg.shape != shape):
+            return arg
+        expanded = arg.expand(shape)
+
+        def keep(grad: torch.Tensor) -> None:
+            if not self._in_backward:  # autograd.grad() leaves .grad alone
+                return
+            before = getattr(arg, "unreduced_grad", None)
+            total = before + grad if before is not None and before.shape == grad.shape \
+                else grad.clone()
+            arg.unreduced_grad = total  # type: ignore[attr-defined]
+
+        expanded.register_hook(keep)
+        return expanded
+
+    def backward(self, root: Any, gradient: Any | None, *, retain_graph: bool | None,
+                 create_graph: bool, inputs: Sequence[Any] | None) -> None:
+        self._in_backward = True
+        try:
+            super().backward(root, gradient, retain_graph=retain_graph,
+                             create_graph=create_graph, inputs=inputs)
+        finally:
+            self._in_backward = False
+
+    def grad(self, tensor: Any) -> Any | None:
+        unreduced = getattr(tensor, "unreduced_grad", None)
+        return tensor.grad if unreduced is None else unreduced
+
+
+class _FirstWinnerMax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.max()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        winner = torch.zeros_like(x).flatten()
+        winner[x.argmax()] = 1.0
+        return grad * winner.view(x.shape)
+
+
+class TiesToOneElement(FaultyEngine):
+    """`max()` sends the whole gradient to the first of tied maxima (torch shares it
+    evenly among them)."""
+
+    caught_in = "gradients"
+
+    def apply(self, op: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        if op == "max" and len(args) == 1 and not kwargs:
+            return _FirstWinnerMax.apply(args[0])
+        return super().apply(op, args, kwargs)
+
+    def flags(self, tensor: Any) -> tuple[bool, bool, str | None]:
+        requires_grad, is_leaf, grad_fn = super().flags(tensor)
+        return requires_grad, is_leaf, "MaxBackward1" if grad_fn == "_FirstWinnerMaxBackward" \
+            else grad_fn
+
+
+class Float32GradsOfFloat64(FaultyEngine):
+    """float64 leaves get float32 gradients (the engine accumulates in float32)."""
+
+    caught_in = "gradients"
+
+    def grad(self, tensor: Any) -> Any | None:
+        grad = tensor.grad
+        return grad.float() if grad is not None and grad.dtype == torch.float64 else grad
+
+
+class RetainGradIgnored(FaultyEngine):
+    """`retain_grad()` does nothing: non-leaves never get a `.grad`."""
+
+    caught_in = "accumulation"
+
+    def retain_grad(self, tensor: Any) -> None:
+        return None
+
+
+class VersionNotChecked(FaultyEngine):
+    """Saved tensors carry no version check: backward silently uses values changed in
+    place after they were saved."""
+
+    caught_in = "detach"  # an in-place change through a detached alias is the first seen
+
+    def apply(self, op: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        with torch.autograd.graph.saved_tensors_hooks(_same, _same):
+            return super().apply(op, args, kwargs)
+
+    def inplace(self, tensor: Any, method: str, args: Sequence[Any]) -> None:
+        with torch.autograd.graph.saved_tensors_hooks(_same, _same):
+            super().inplace(tensor, method, args)
+
+
+def _same(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
+class ZeroNotInPlace(FaultyEngine):
+    """`zero_()` returns a zeroed copy and leaves the tensor as it was (so does
+    `x.grad.zero_()`)."""
+
+    caught_in = "accumulation"
+
+    def inplace(self, tensor: Any, method: str, args: Sequence[Any]) -> None:
+        if method == "zero_":
+            torch.zeros_like(tensor)
+            return
+        super().inplace(tensor, method, args)
+
+    def reset_grad(self, tensor: Any, how: str) -> None:
+        if how != "none":
+            torch.zeros_like(tensor.grad)
+            return
+        super().reset_grad(tensor, how)
+
+
+class HookOrderReversed(FaultyEngine):
+    """A tensor's hooks run in reverse order of registration (torch: in order)."""
+
+    caught_in = "hooks"
+
+    def register_hook(self, tensor: Any, hook: Hook) -> None:
+        # Re-register all of the tensor's hooks, newest first.
+        hooks = [hook, *getattr(tensor, "faulty_hooks", ())]
+        for handle in getattr(tensor, "faulty_handles", ()):
+            handle.remove()
+        tensor.faulty_hooks = hooks
+        tensor.faulty_handles = [tensor.register_hook(h) for h in hooks]
+
+
+class ExpSlightlyOff(FaultyEngine):
+    """exp is 8e-6 relatively off in every precision (a wrong constant, say): slight in
+    float32, where it could pass for rounding, but still there in float64."""
+
+    caught_in = "values"
+    float32_only: ClassVar[bool] = False
+
+    def apply(self, op: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        result = super().apply(op, args, kwargs)
+        if op == "exp" and (result.dtype == torch.float32 or not self.float32_only):
+            result.data.mul_(1 + 8e-6)  # (.data: the saved result, so the gradient agrees)
+        return result
+
+
 GALLERY: tuple[type[FaultyEngine], ...] = (
-    WrongTanhValue, GarbageResults, ExplodingOp, WrongGradFnName, WrongSinGradient,
-    OverwritingBackward, AlwaysRetainGraph, NoGradIgnored, DataCopies, DetachCopies,
-    HooksIgnored, CreateGraphIgnored, WrongNonScalarMessage,
+    WrongTanhValue, ExpSlightlyOff, GarbageResults, ExplodingOp, WrongGradFnName,
+    WrongSinGradient, UnreducedBroadcastGradient, TiesToOneElement, Float32GradsOfFloat64,
+    OverwritingBackward, RetainGradIgnored, ZeroNotInPlace, AlwaysRetainGraph, NoGradIgnored,
+    DataCopies, DataSharesVersion, DetachCopies, VersionNotChecked, InplaceNotRecorded,
+    HooksIgnored, HookOrderReversed, CreateGraphIgnored, WrongNonScalarMessage,
 )
 
 
@@ -210,3 +402,10 @@ class MissingMethods:
 
     def tensor(self, values: Any, requires_grad: bool) -> Any:
         return values
+
+
+class ExpRoundedDifferentlyInFloat32(ExpSlightlyOff):
+    """Not faulty by the kit's rules: float32 exp is off by a few tolerances, as an engine
+    rounding differently might be, and float64 exp is torch's (compare.py: rounding)."""
+
+    float32_only = True

@@ -1,25 +1,64 @@
-"""Each engine of the faulty gallery is caught, and first caught in the behaviour its
-fault belongs to: behaviours checked before it cannot see the fault and stay clean."""
+"""Each engine of the faulty gallery is caught by the `ci` profile, and in the behaviour
+its fault belongs to: every behaviour checked before it stays clean (so the report files
+the bug under the right heading), and the finding is shrunk to a short program."""
 
 import pytest
 
 from conformance.behaviours import BEHAVIOURS
-from conformance.check import check_behaviour
+from conformance.check import CheckPlan, check_program, run_check
 from conformance.engines import load_engine
-from tests.conformance.faulty_engines import GALLERY, FaultyEngine
+from conformance.program import ApplyOp, Backward, MakeLeaf, Program, Ref, Values
+from tests.conformance.faulty_engines import (
+    GALLERY,
+    ExpRoundedDifferentlyInFloat32,
+    ExpSlightlyOff,
+    FaultyEngine,
+)
 
 TORCH = load_engine("torch")
+ORDER = list(BEHAVIOURS)
 
 
+def test_the_gallery_has_a_fault_for_every_behaviour() -> None:
+    assert len(GALLERY) >= 15
+    assert {engine.caught_in for engine in GALLERY} == set(BEHAVIOURS)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("faulty", GALLERY, ids=lambda cls: cls.__name__)
-def test_fault_is_first_caught_in_its_behaviour(faulty: type[FaultyEngine]) -> None:
-    engine = faulty()
-    order = list(BEHAVIOURS)
-    for behaviour in order[: order.index(faulty.caught_in)]:
-        early = check_behaviour(behaviour, engine, TORCH, max_examples=50, max_findings=1)
-        assert early.findings == (), f"caught early, in {behaviour}"
-    result = check_behaviour(faulty.caught_in, engine, TORCH, max_examples=600, max_findings=1)
+def test_the_ci_profile_catches_the_fault_in_its_behaviour(faulty: type[FaultyEngine]) -> None:
+    until_caught = ORDER[: ORDER.index(faulty.caught_in) + 1]
+    result = run_check(faulty(), TORCH, CheckPlan.of("ci", only=until_caught))
     assert result.findings, f"not caught in {faulty.caught_in}"
-    finding = result.findings[0]
-    assert finding.behaviour == faulty.caught_in
-    assert len(finding.program.steps) <= 8, f"not shrunk:\n{finding.program}"
+    caught_in = {finding.behaviour for finding in result.findings}
+    assert caught_in == {faulty.caught_in}, "caught in another behaviour first"
+    shortest = min(len(finding.program.steps) for finding in result.findings)
+    assert shortest <= 8, f"not shrunk:\n{result.findings[0].program}"
+
+
+EXP_OF_A_SUM = Program((
+    MakeLeaf("t0", Values((2,), (1.0, 2.0))),
+    ApplyOp(("t1",), "exp", (Ref("t0"),)),
+    ApplyOp(("t2",), "sum", (Ref("t1"),)),
+    Backward("t2"),
+))
+
+
+def test_a_float32_only_difference_is_rounding_not_a_finding() -> None:
+    comparison = check_program(EXP_OF_A_SUM, ExpRoundedDifferentlyInFloat32(), TORCH)
+    assert comparison.findings == ()
+    assert comparison.rounding
+
+
+def test_a_slight_difference_that_float64_keeps_is_a_finding() -> None:
+    comparison = check_program(EXP_OF_A_SUM, ExpSlightlyOff(), TORCH)
+    assert not comparison.rounding
+    assert [f.check for f in comparison.findings] == ["value"]
+
+
+def test_without_float64_a_slight_difference_stays_a_finding() -> None:
+    engine = ExpRoundedDifferentlyInFloat32()
+    engine.capabilities = engine.capabilities - {"float64"}
+    comparison = check_program(EXP_OF_A_SUM, engine, TORCH)
+    assert not comparison.rounding
+    assert [f.check for f in comparison.findings] == ["value"]
