@@ -154,14 +154,14 @@ class Finding:
         """
         if self.signature != known.signature:
             return False
-        if self.check in _SAME_ANSWER_SAME_BUG and (self.expected, self.actual) == (
+        if self.check in SAME_ANSWER_SAME_BUG and (self.expected, self.actual) == (
                 known.expected, known.actual):
             return True
-        if self._about_non_leaf_grad() and known._about_non_leaf_grad():
+        if self.about_non_leaf_grad() and known.about_non_leaf_grad():
             return True
         return set(known.ops) <= set(self.ops)
 
-    def _about_non_leaf_grad(self) -> bool:
+    def about_non_leaf_grad(self) -> bool:
         name = self.subject.removesuffix(".grad")
         return name != self.subject and any(
             isinstance(step, ApplyOp) and name in step.outs for step in self.program.steps)
@@ -188,7 +188,7 @@ class Finding:
         return cls(**values, program=Program.from_data(data["program"]))
 
 
-_SAME_ANSWER_SAME_BUG = frozenset({"status", "error_type", "error_message", "grad_fn", "dtype"})
+SAME_ANSWER_SAME_BUG = frozenset({"status", "error_type", "error_message", "grad_fn", "dtype"})
 
 
 def _step_kind(step: Step | None) -> str:

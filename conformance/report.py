@@ -1,9 +1,18 @@
-"""Findings to files: report.json (versioned), report.md (fits a CI step summary), and
+"""Findings to files: report.json (versioned), report.md (fits a CI step summary),
+report.html (one self-contained page, report_html.py), junit.xml (report_junit.py) and
 one reproducer script per finding.
 
-Everything but the "timing" section of report.json depends only on the engine, oracle,
-profile, seed and example count, so two runs with the same seed give the same report
-apart from timing. (HTML and junit renderers belong here too, reading the same data.)
+Everything but the timing (report.json's "timing", report.html's "Run and timing"
+section, junit's `time` attributes) depends only on the engine, oracle, profile, seed,
+example count and baseline, so two runs with the same seed give the same reports apart
+from timing.
+
+report.json, schema version 2 (1 had no "rounding" counts, "passed" or "baseline"):
+`summary` and each of `behaviours` count programs by outcome (programs, not_applicable,
+ambiguous, findings, rounding); `findings` lists each finding with its id (F1, F2, ...),
+minimal program, reproducer path and, when a baseline was given, "known" or "new";
+`baseline` is null or lists the file, the known and new finding ids and the stale
+entries; `passed` is what the exit status says (no findings, or none new).
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.baseline import BaselineVerdict
 from conformance.behaviours import BEHAVIOURS
 from conformance.check import BehaviourResult, CheckResult, EngineInfo, Tally
 from conformance.compare import Finding
@@ -22,13 +32,15 @@ from conformance.engines.protocol import ALL_CAPABILITIES
 from conformance.program import SCHEMA_VERSION as PROGRAM_SCHEMA_VERSION
 from conformance.reproducer import reproducer_script
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
 class ReportFiles:
     json: Path
     markdown: Path
+    html: Path
+    junit: Path
     reproducers: tuple[Path, ...]
 
 
@@ -36,8 +48,46 @@ def finding_id(number: int) -> str:
     return f"F{number + 1}"
 
 
-def report_data(result: CheckResult) -> dict[str, Any]:
+def reproducer_path(number: int) -> str:
+    return f"reproducers/{finding_id(number)}.py"
+
+
+def passed(result: CheckResult, verdict: BaselineVerdict | None) -> bool:
+    """What the exit status says: no findings, or (with a baseline) none new."""
+    return verdict.passed if verdict is not None else not result.findings
+
+
+def baseline_status(number: int, verdict: BaselineVerdict | None) -> str | None:
+    """"known" or "new" with a baseline, else None."""
+    if verdict is None:
+        return None
+    return "known" if number in verdict.known else "new"
+
+
+def verdict_line(result: CheckResult, verdict: BaselineVerdict | None) -> str:
+    """"conformant", "3 findings" or "3 findings (1 new, 2 known)"."""
+    count = len(result.findings)
+    if not count:
+        return "conformant"
+    text = f"{count} finding{'s' if count != 1 else ''}"
+    if verdict is not None:
+        text += f" ({len(verdict.new)} new, {len(verdict.known)} known)"
+    return text
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def report_data(result: CheckResult, verdict: BaselineVerdict | None = None) -> dict[str, Any]:
     """The JSON document (see the module docstring)."""
+    findings = []
+    for number, finding in enumerate(result.findings):
+        entry = {"id": finding_id(number), **finding.to_data(),
+                 "reproducer": reproducer_path(number)}
+        status = baseline_status(number, verdict)
+        if status is not None:
+            entry["baseline"] = status
+        findings.append(entry)
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "kit": {"name": "refgrad-conformance", "program_schema_version": PROGRAM_SCHEMA_VERSION},
@@ -47,18 +97,26 @@ def report_data(result: CheckResult) -> dict[str, Any]:
         "seed": result.seed,
         "max_examples": result.max_examples,
         "conformant": not result.findings,
-        "summary": asdict(_sum_tallies(b.total for b in result.behaviours)),
+        "passed": passed(result, verdict),
+        "summary": asdict(total_tally(result)),
         "behaviours": {b.behaviour: _behaviour_data(b) for b in result.behaviours},
-        "findings": [{"id": finding_id(i), **finding.to_data(),
-                      "reproducer": f"reproducers/{finding_id(i)}.py"}
-                     for i, finding in enumerate(result.findings)],
+        "findings": findings,
+        "baseline": None if verdict is None else {
+            "file": verdict.file,
+            "known": [finding_id(i) for i in verdict.known],
+            "new": [finding_id(i) for i in verdict.new],
+            "stale": [entry.to_data() for entry in verdict.stale],
+        },
         "timing": {
             "seconds": round(result.seconds, 3),
-            "programs_per_second": round(result.programs / result.seconds, 1)
-            if result.seconds else None,
+            "programs_per_second": programs_per_second(result.programs, result.seconds),
             "behaviours": {b.behaviour: round(b.seconds, 3) for b in result.behaviours},
         },
     }
+
+
+def programs_per_second(programs: int, seconds: float) -> float | None:
+    return round(programs / seconds, 1) if seconds else None
 
 
 def _engine_data(info: EngineInfo) -> dict[str, Any]:
@@ -67,9 +125,13 @@ def _engine_data(info: EngineInfo) -> dict[str, Any]:
 
 
 def _behaviour_data(result: BehaviourResult) -> dict[str, Any]:
-    return {"description": BEHAVIOURS[result.behaviour], **asdict(result.total),
+    return {"description": BEHAVIOURS.get(result.behaviour, ""), **asdict(result.total),
             "not_applicable_reasons": dict(result.not_applicable_reasons),
             "ops": {op: asdict(tally) for op, tally in result.per_op}}
+
+
+def total_tally(result: CheckResult) -> Tally:
+    return _sum_tallies(b.total for b in result.behaviours)
 
 
 def _sum_tallies(tallies: Iterable[Tally]) -> Tally:
@@ -79,8 +141,45 @@ def _sum_tallies(tallies: Iterable[Tally]) -> Tally:
     return Tally(**totals)
 
 
-def write_report(result: CheckResult, directory: Path) -> ReportFiles:
-    """Write report.json, report.md and reproducers/F<n>.py into `directory`."""
+# --------------------------------------------------------------------------- shared views
+
+
+def op_matrix(result: CheckResult) -> list[tuple[str, list[Tally | None]]]:
+    """Rows of (op, one tally per behaviour of the result, None where the op was unused)."""
+    per_op: dict[str, dict[str, Tally]] = {}
+    for b in result.behaviours:
+        for op, tally in b.per_op:
+            per_op.setdefault(op, {})[b.behaviour] = tally
+    return [(op, [per_op[op].get(b.behaviour) for b in result.behaviours])
+            for op in sorted(per_op)]
+
+
+def undeclared_capabilities(result: CheckResult) -> list[str]:
+    return sorted(ALL_CAPABILITIES - set(result.engine.capabilities))
+
+
+def not_applicable_reasons(result: CheckResult) -> list[tuple[str, int]]:
+    reasons: Counter[str] = Counter()
+    for b in result.behaviours:
+        for reason, count in b.not_applicable_reasons:
+            reasons[reason] += count
+    return sorted(reasons.items())
+
+
+def where(finding: Finding) -> str:
+    return "end of program" if finding.step_index >= len(finding.program.steps) \
+        else f"step {finding.step_index}"
+
+
+# --------------------------------------------------------------------------- files
+
+
+def write_report(result: CheckResult, directory: Path,
+                 verdict: BaselineVerdict | None = None) -> ReportFiles:
+    """Write report.json, report.md, report.html, junit.xml and reproducers/F<n>.py."""
+    from conformance.report_html import render_html  # (these import this module)
+    from conformance.report_junit import render_junit
+
     directory.mkdir(parents=True, exist_ok=True)
     reproducers = directory / "reproducers"
     for stale in reproducers.glob("F*.py"):  # from an earlier run into the same directory
@@ -88,39 +187,43 @@ def write_report(result: CheckResult, directory: Path) -> ReportFiles:
     paths = []
     for number, finding in enumerate(result.findings):
         reproducers.mkdir(exist_ok=True)
-        path = reproducers / f"{finding_id(number)}.py"
-        path.write_text(reproducer_script(finding, result.engine.spec))
+        path = directory / reproducer_path(number)
+        path.write_text(reproducer_script(finding, result.engine.spec), encoding="utf-8")
         paths.append(path)
-    json_path = directory / "report.json"
-    json_path.write_text(json.dumps(report_data(result), indent=2) + "\n")
-    markdown_path = directory / "report.md"
-    markdown_path.write_text(render_markdown(result))
-    return ReportFiles(json_path, markdown_path, tuple(paths))
+    files = ReportFiles(directory / "report.json", directory / "report.md",
+                        directory / "report.html", directory / "junit.xml", tuple(paths))
+    files.json.write_text(json.dumps(report_data(result, verdict), indent=2) + "\n",
+                          encoding="utf-8")
+    files.markdown.write_text(render_markdown(result, verdict), encoding="utf-8")
+    files.html.write_text(render_html(result, verdict), encoding="utf-8")
+    files.junit.write_text(render_junit(result, verdict), encoding="utf-8")
+    return files
 
 
 # --------------------------------------------------------------------------- markdown
 
 
-def render_markdown(result: CheckResult) -> str:
-    """A summary for humans (and `$GITHUB_STEP_SUMMARY`)."""
+def render_markdown(result: CheckResult, verdict: BaselineVerdict | None = None) -> str:
+    """A summary for humans (and `$GITHUB_STEP_SUMMARY`); report.html has more."""
     engine, oracle = result.engine, result.oracle
-    findings = result.findings
-    verdict = "conformant" if not findings else \
-        f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
     lines = [
         f"# Conformance: {engine.name} {engine.version} against {oracle.name} {oracle.version}",
         "",
-        f"**{verdict}** ({result.programs} programs; profile `{result.profile}`, "
-        f"seed {result.seed}, up to {result.max_examples} programs per behaviour and round)",
+        f"**{verdict_line(result, verdict)}** ({result.programs} programs; profile "
+        f"`{result.profile}`, seed {result.seed}, up to {result.max_examples} programs per "
+        "behaviour and round)",
         "",
-        "| behaviour | programs | findings | not applicable | ambiguous |",
-        "|---|---:|---:|---:|---:|",
+        "| behaviour | programs | findings | not applicable | ambiguous | rounding |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for b in result.behaviours:
         t = b.total
         lines.append(f"| {b.behaviour} | {t.programs} | {_mark(t.findings)} | "
-                     f"{t.not_applicable or ''} | {t.ambiguous or ''} |")
-    lines += ["", *_op_matrix(result), *_gaps(result), *_findings_section(findings)]
+                     f"{t.not_applicable or ''} | {t.ambiguous or ''} | {t.rounding or ''} |")
+    lines += ["", "*Ambiguous*: values not compared past a discontinuity hit by rounding; "
+              "*rounding*: differed in float32 only, agreed in float64 (not findings).", "",
+              *_op_matrix(result), *_gaps(result), *_findings_section(result, verdict),
+              *_stale_section(verdict)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -130,18 +233,13 @@ def _mark(count: int) -> str:
 
 def _op_matrix(result: CheckResult) -> list[str]:
     behaviours = [b.behaviour for b in result.behaviours]
-    per_op: dict[str, dict[str, Tally]] = {}
-    for b in result.behaviours:
-        for op, tally in b.per_op:
-            per_op.setdefault(op, {})[b.behaviour] = tally
     lines = ["## Programs per op and behaviour", "",
              "Each cell: programs using the op (❌ n: findings blamed on it; "
              "n/a: not applicable on the engine).", "",
              "| op | " + " | ".join(behaviours) + " |",
              "|---|" + "---:|" * len(behaviours)]
-    for op in sorted(per_op):
-        cells = [_cell(per_op[op].get(b)) for b in behaviours]
-        lines.append(f"| `{op}` | " + " | ".join(cells) + " |")
+    for op, tallies in op_matrix(result):
+        lines.append(f"| `{op}` | " + " | ".join(_cell(t) for t in tallies) + " |")
     return [*lines, ""]
 
 
@@ -157,19 +255,16 @@ def _cell(tally: Tally | None) -> str:
 def _gaps(result: CheckResult) -> list[str]:
     """What was not checked: undeclared capabilities and not-applicable programs."""
     lines = []
-    undeclared = sorted(ALL_CAPABILITIES - set(result.engine.capabilities))
+    undeclared = undeclared_capabilities(result)
     if undeclared:
         lines += ["## Not checked", "",
                   f"The engine does not declare: {', '.join(f'`{c}`' for c in undeclared)}.",
                   "Programs needing them count as not applicable; checks of them are skipped.",
                   ""]
-    reasons: dict[str, int] = {}
-    for b in result.behaviours:
-        for reason, count in b.not_applicable_reasons:
-            reasons[reason] = reasons.get(reason, 0) + count
+    reasons = not_applicable_reasons(result)
     if reasons:
         lines += ["### Not applicable programs", ""]
-        lines += [f"- {reason}: {count}" for reason, count in sorted(reasons.items())]
+        lines += [f"- {reason}: {count}" for reason, count in reasons]
         lines.append("")
     return lines
 
@@ -179,21 +274,32 @@ def _code(text: str) -> str:
     return f"`` {text} ``"
 
 
-def _findings_section(findings: tuple[Finding, ...]) -> list[str]:
-    if not findings:
+def _findings_section(result: CheckResult, verdict: BaselineVerdict | None) -> list[str]:
+    if not result.findings:
         return []
     lines = ["## Findings", ""]
-    for number, finding in enumerate(findings):
-        where = "end of program" if finding.step_index >= len(finding.program.steps) \
-            else f"step {finding.step_index}"
+    for number, finding in enumerate(result.findings):
+        status = baseline_status(number, verdict)
+        tag = "" if status is None else f" · {status}"
         lines += [
             f"### {finding_id(number)} · {finding.behaviour} · {finding.check} of "
-            f"`{finding.subject}` ({where})", "",
+            f"`{finding.subject}` ({where(finding)}){tag}", "",
             f"- expected (oracle): {_code(finding.expected)}",
             f"- actual (engine): {_code(finding.actual)}",
         ]
         if finding.detail:
             lines.append(f"- {finding.detail}")
         lines += ["", "```python", str(finding.program), "```", "",
-                  f"Reproducer: `reproducers/{finding_id(number)}.py`", ""]
+                  f"Reproducer: `{reproducer_path(number)}`", ""]
     return lines
+
+
+def _stale_section(verdict: BaselineVerdict | None) -> list[str]:
+    if verdict is None or not verdict.stale:
+        return []
+    lines = ["## Stale baseline entries", "",
+             f"Listed in `{verdict.file}` but not found any more (fixed? then delete them):", ""]
+    for entry in verdict.stale:
+        comment = f" — {entry.comment}" if entry.comment else ""
+        lines.append(f"- {_code(str(entry))}{comment}")
+    return [*lines, ""]
