@@ -11,9 +11,14 @@ import gc
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conformance.behaviours import BEHAVIOURS
 from conformance.engines import EngineSpecError
+
+if TYPE_CHECKING:
+    from conformance.check import CheckResult, Progress
+    from conformance.isolation import Isolation
 
 PROFILE_NAMES = ("quick", "ci", "thorough")
 
@@ -35,7 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="engine under test: refgrad, torch, pkg.module (torch-like) or "
                              "pkg.module:attr (an adapter object); default refgrad")
     parser.add_argument("--oracle", default="torch", metavar="SPEC",
-                        help="the reference engine (default torch)")
+                        help="the reference engine (default torch), or 'corpus': torch's "
+                             "recorded traces, replayed without torch (no shrinking)")
+    parser.add_argument("--corpus", type=Path, metavar="FILE",
+                        help="the recorded corpus for --oracle corpus (default: the kit's)")
+    parser.add_argument("--isolate", action="store_true",
+                        help="run the engine in a worker process: a crash or hang becomes a "
+                             "finding and the run goes on")
+    parser.add_argument("--engine-python", metavar="PATH",
+                        help="run the engine in a worker under this Python interpreter "
+                             "(another venv; implies --isolate)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="time limit per program for the engine worker (default "
+                             "30; implies --isolate)")
     parser.add_argument("--profile", default="ci", choices=PROFILE_NAMES,
                         help="how hard to search (default ci)")
     parser.add_argument("--max-examples", type=int, metavar="N",
@@ -67,30 +84,70 @@ def _main(argv: Sequence[str] | None) -> int:
         raise UsageError("--max-examples must be at least 1")
     if args.workers < 1:
         raise UsageError("-n/--workers must be at least 1")
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    replay = args.oracle == "corpus"
+    if args.corpus is not None and not replay:
+        raise UsageError("--corpus needs --oracle corpus")
+    if replay and args.workers > 1:
+        raise UsageError("-n/--workers does not apply to --oracle corpus")
     # Heavy imports (hypothesis, numpy, the engines) only once the command line is valid.
-    from conformance.check import CheckPlan, run_check
-    from conformance.engines import load_engine
-    from conformance.parallel import run_check_in_workers
     from conformance.report import write_report
 
     progress = _print_progress if sys.stderr.isatty() else None
-    plan = CheckPlan.of(args.profile, args.seed, args.max_examples, args.only or ())
-    if args.workers > 1:
-        result = run_check_in_workers(args.engine, args.oracle, args.workers, plan, progress)
-    else:
-        engine, oracle = load_engine(args.engine), load_engine(args.oracle)
-        # The engines' modules (torch: a very large heap) never become garbage; keeping
-        # them out of the collector's generations makes every later collection cheaper.
-        gc.collect()
-        gc.freeze()
-        result = run_check(engine, oracle, plan, engine_spec=args.engine,
-                           oracle_spec=args.oracle, progress=progress)
+    result = _replay(args, progress) if replay else _check(args, progress)
     files = write_report(result, args.report)
     findings = len(result.findings)
     summary = "conformant" if not findings else f"{findings} finding(s)"
     print(f"{result.engine.name} against {result.oracle.name}: {summary} "
           f"({result.programs} programs, {result.seconds:.1f}s); report: {files.markdown}")
     return 1 if findings else 0
+
+
+def _check(args: argparse.Namespace, progress: Progress | None) -> CheckResult:
+    """Search with hypothesis against a live oracle."""
+    from conformance.check import CheckPlan, run_check
+    from conformance.isolation import open_engines, shut_down
+    from conformance.parallel import run_check_in_workers
+
+    plan = CheckPlan.of(args.profile, args.seed, args.max_examples, args.only or ())
+    isolation = _isolation(args)
+    if args.workers > 1:
+        return run_check_in_workers(args.engine, args.oracle, args.workers, plan, progress,
+                                    isolation)
+    engine, oracle = open_engines(args.engine, args.oracle, isolation)
+    # The engines' modules (torch: a very large heap) never become garbage; keeping
+    # them out of the collector's generations makes every later collection cheaper.
+    gc.collect()
+    gc.freeze()
+    try:
+        return run_check(engine, oracle, plan, engine_spec=args.engine,
+                         oracle_spec=args.oracle, progress=progress)
+    finally:
+        shut_down(engine)
+
+
+def _replay(args: argparse.Namespace, progress: Progress | None) -> CheckResult:
+    """Replay the recorded corpus (no torch, no search)."""
+    from conformance.corpus import default_corpus_path, read_corpus, replay_corpus, replay_plan
+    from conformance.isolation import open_engine, shut_down
+
+    corpus = read_corpus(args.corpus or default_corpus_path())
+    plan = replay_plan(corpus, args.profile, args.max_examples, args.only or ())
+    engine = open_engine(args.engine, _isolation(args))
+    try:
+        return replay_corpus(engine, corpus, plan, engine_spec=args.engine, progress=progress)
+    finally:
+        shut_down(engine)
+
+
+def _isolation(args: argparse.Namespace) -> Isolation | None:
+    if not (args.isolate or args.engine_python or args.timeout):
+        return None
+    from conformance.isolation import DEFAULT_TIMEOUT, Isolation
+
+    return Isolation(python=args.engine_python or sys.executable,
+                     timeout=args.timeout or DEFAULT_TIMEOUT)
 
 
 def _print_progress(message: str) -> None:

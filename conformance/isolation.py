@@ -296,18 +296,34 @@ def open_engine(spec: str, isolation: Isolation | None = None) -> AnyEngine:
     return load_engine(spec) if isolation is None else WorkerEngine(spec, isolation)
 
 
+def shut_down(engine: AnyEngine) -> None:
+    """Stop the engine's worker process, if it has one."""
+    if isinstance(engine, WorkerEngine):
+        engine.close()
+
+
 def open_engines(engine_spec: str, oracle_spec: str,
                  isolation: Isolation | None = None) -> tuple[AnyEngine, Engine]:
     """The engine under test and the oracle, for one run (see the module docstring)."""
     if isolation is not None:
         engine = WorkerEngine(engine_spec, isolation)
         try:
-            return engine, load_engine(oracle_spec)
+            return engine, _load_oracle(oracle_spec)
         except BaseException:
             engine.close()
             raise
-    oracle = load_engine(oracle_spec)
+    oracle = _load_oracle(oracle_spec)
     return load_beside(engine_spec, oracle_spec), oracle
+
+
+def _load_oracle(spec: str) -> Engine:
+    try:
+        return load_engine(spec)
+    except EngineSpecError as error:
+        if spec.strip() != "torch":
+            raise
+        raise EngineSpecError(f"{error} (without torch, check against its recorded traces: "
+                              "--oracle corpus)") from None
 
 
 def load_beside(engine_spec: str, oracle_spec: str) -> Engine:

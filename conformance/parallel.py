@@ -20,32 +20,37 @@ from conformance.check import (
     Progress,
     describe_done,
 )
-from conformance.engines import Engine, load_engine
+from conformance.engines import Engine
+from conformance.isolation import Isolation, open_engines, shut_down
+from conformance.run import AnyEngine
 
-_LOADED: dict[tuple[str, str], tuple[Engine, Engine]] = {}  # per worker process
+# Per worker process; an isolated engine's own worker lives as long as this process.
+_LOADED: dict[tuple[str, str], tuple[AnyEngine, Engine]] = {}
 
 
-def _check_in_worker(plan: CheckPlan, behaviour: str, engine_spec: str,
-                     oracle_spec: str) -> BehaviourResult:
+def _check_in_worker(plan: CheckPlan, behaviour: str, engine_spec: str, oracle_spec: str,
+                     isolation: Isolation | None) -> BehaviourResult:
     engines = _LOADED.get((engine_spec, oracle_spec))
     if engines is None:
-        engines = _LOADED[engine_spec, oracle_spec] = (load_engine(engine_spec),
-                                                       load_engine(oracle_spec))
+        engines = _LOADED[engine_spec, oracle_spec] = open_engines(engine_spec, oracle_spec,
+                                                                   isolation)
         gc.collect()
         gc.freeze()  # as in the CLI: the engines' heap is permanent
     return plan.check(behaviour, *engines)
 
 
 def run_check_in_workers(engine_spec: str, oracle_spec: str, workers: int, plan: CheckPlan,
-                         progress: Progress | None = None) -> CheckResult:
+                         progress: Progress | None = None,
+                         isolation: Isolation | None = None) -> CheckResult:
     """`run_check` over `workers` processes, one behaviour per task."""
     started = time.perf_counter()
     # Loaded here too: bad specs fail before any worker starts, and the report needs them.
-    engine, oracle = load_engine(engine_spec), load_engine(oracle_spec)
+    engine, oracle = open_engines(engine_spec, oracle_spec, isolation)
+    shut_down(engine)  # (its name, version and capabilities are all the report needs)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_check_in_worker, plan, behaviour, engine_spec, oracle_spec):
-                   behaviour for behaviour in plan.behaviours}
+        futures = {pool.submit(_check_in_worker, plan, behaviour, engine_spec, oracle_spec,
+                               isolation): behaviour for behaviour in plan.behaviours}
         done: dict[str, BehaviourResult] = {}
         for future in as_completed(futures):
             result = done[futures[future]] = future.result()
