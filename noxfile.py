@@ -1,4 +1,6 @@
-"""Sessions: tests, conformance (refgrad vs torch -> reports/), lint, typecheck, bench.
+"""Sessions: tests, conformance (refgrad vs torch -> reports/), one per third-party engine
+(mygrad, jax, jax_x64, autograd -> reports/<engine>/), matrix (-> reports/README.md), lint,
+typecheck, bench.
 
 Every session installs into its own virtualenv with pip. torch is pinned exactly
 (torch==2.13.0): a looser pin would download a multi-GB CUDA build.
@@ -26,6 +28,52 @@ def conformance(session: nox.Session) -> None:
     """Check refgrad against torch with the kit and write reports/ (the main job)."""
     session.install("-e", ".[torch]")
     session.run("refgrad-conformance", "--profile", "ci", "--report", "reports", *session.posargs)
+
+
+# Engines the kit ships adapters for, and the extra that installs each.
+THIRD_PARTY_ENGINES = {"mygrad": "mygrad", "jax": "jax", "jax_x64": "jax", "autograd": "autograd"}
+
+
+def _check_engine(session: nox.Session, engine: str) -> None:
+    """Check one engine against torch in a venv with only its extra (and torch, the oracle)
+    and write reports/<engine>/. Findings (exit status 1) are the report's subject, not a
+    failure of the session."""
+    session.install("-e", f".[torch,{THIRD_PARTY_ENGINES[engine]}]")
+    session.run("refgrad-conformance", "--engine", engine, "--profile", "ci",
+                "--report", f"reports/{engine}", *session.posargs, success_codes=[0, 1])
+
+
+@nox.session(python=PYTHON, reuse_venv=True)
+def mygrad(session: nox.Session) -> None:
+    """mygrad against torch -> reports/mygrad/."""
+    _check_engine(session, "mygrad")
+
+
+@nox.session(python=PYTHON, reuse_venv=True)
+def jax(session: nox.Session) -> None:
+    """JAX as it comes (float32) against torch -> reports/jax/."""
+    _check_engine(session, "jax")
+
+
+@nox.session(python=PYTHON, reuse_venv=True)
+def jax_x64(session: nox.Session) -> None:
+    """JAX with x64 enabled against torch -> reports/jax_x64/."""
+    _check_engine(session, "jax_x64")
+
+
+@nox.session(python=PYTHON, reuse_venv=True)
+def autograd(session: nox.Session) -> None:
+    """HIPS autograd against torch -> reports/autograd/."""
+    _check_engine(session, "autograd")
+
+
+@nox.session(python=PYTHON, reuse_venv=True)
+def matrix(session: nox.Session) -> None:
+    """reports/README.md: engine x behaviour, from the reports the sessions above (and
+    `conformance`) wrote. Regenerate everything: nox -s conformance mygrad jax jax_x64
+    autograd matrix."""
+    session.install("-e", ".")
+    session.run("python", "-m", "conformance.matrix", "reports")
 
 
 @nox.session(python=PYTHON)
