@@ -70,7 +70,7 @@ class KnownFinding:
 
     def __str__(self) -> str:
         ops = ", ".join(self.ops) or "no op"
-        return f"{self.behaviour}: {self.check} at a {self.step} step ({ops}): {self.message}"
+        return f"{self.behaviour} · {self.check} · {self.step} step ({ops}) · {self.message}"
 
     def to_data(self) -> dict[str, Any]:
         data = asdict(self)
@@ -195,7 +195,9 @@ def baseline_of(findings: Iterable[Finding], checked: Iterable[str],
         entry = KnownFinding.of(finding)
         match = next((e for e in earlier if e.matches(finding)), None)
         comment = match.comment if match else _summary(finding)
-        entries.setdefault((entry.key, entry.ops), replace(entry, comment=comment))
+        # (Where ops do not matter for matching, one entry per answer is enough.)
+        ops = () if entry.check in SAME_ANSWER_SAME_BUG else entry.ops
+        entries.setdefault((entry.key, ops), replace(entry, comment=comment))
     return Baseline(tuple(entries.values()), previous.comment if previous else _FILE_COMMENT)
 
 

@@ -15,6 +15,7 @@ Counting: programs are counted while hypothesis generates, not while it shrinks.
 
 from __future__ import annotations
 
+import functools
 import time
 import zlib
 from collections import Counter
@@ -29,6 +30,7 @@ from conformance.behaviours import BEHAVIOURS
 from conformance.compare import Comparison, Finding, compare_traces
 from conformance.profiles import PROFILES
 from conformance.program import Program
+from conformance.progress import ProgramCounts
 from conformance.run import AnyEngine, Trace, run_program
 from conformance.strategies import programs
 
@@ -108,6 +110,7 @@ class _Counts:
     total: Counter[str] = field(default_factory=Counter)
     per_op: dict[str, Counter[str]] = field(default_factory=dict)
     reasons: Counter[str] = field(default_factory=Counter)
+    on_program: Callable[[int], None] | None = None  # told the count after each program
 
     def add(self, program: Program, comparison: Comparison) -> None:
         kinds = ["programs"]
@@ -121,6 +124,8 @@ class _Counts:
         for op in program.ops() or ("(no op)",):
             self.per_op.setdefault(op, Counter()).update(kinds)
         self.total.update(kinds)
+        if self.on_program:
+            self.on_program(self.total["programs"])
 
 
 def _tally(counter: Counter[str], findings: int = 0) -> Tally:
@@ -166,10 +171,12 @@ class _SearchRound:
 
 def check_behaviour(behaviour: str, engine: AnyEngine, oracle: AnyEngine, *,
                     seed_value: int = 0, max_examples: int = 100, max_findings: int = 3,
-                    known: Sequence[Finding] = ()) -> BehaviourResult:
-    """Search one behaviour for findings (see the module docstring)."""
+                    known: Sequence[Finding] = (),
+                    on_program: Callable[[int], None] | None = None) -> BehaviourResult:
+    """Search one behaviour for findings (see the module docstring); `on_program` is told
+    the count of programs checked after each one (for progress displays)."""
     started = time.perf_counter()
-    counts = _Counts()
+    counts = _Counts(on_program=on_program)
     known_findings = list(known)
     found: list[Finding] = []
     strategy = programs(behaviour)
@@ -234,7 +241,9 @@ def run_check(engine: AnyEngine, oracle: AnyEngine, plan: CheckPlan, *,
     for behaviour in plan.behaviours:
         if progress:
             progress(f"{behaviour}: checking up to {plan.max_examples} programs")
-        results.append(plan.check(behaviour, engine, oracle))
+        on_program = functools.partial(progress.programs, behaviour) \
+            if isinstance(progress, ProgramCounts) else None
+        results.append(plan.check(behaviour, engine, oracle, on_program))
         if progress:
             progress(describe_done(results[-1]))
     return plan.result(EngineInfo.of(engine_spec or engine.name, engine),
@@ -270,10 +279,11 @@ class CheckPlan:
                          max_examples if max_examples is not None else chosen.max_examples,
                          chosen.max_findings, tuple(only) or tuple(BEHAVIOURS))
 
-    def check(self, behaviour: str, engine: AnyEngine,
-              oracle: AnyEngine) -> BehaviourResult:
+    def check(self, behaviour: str, engine: AnyEngine, oracle: AnyEngine,
+              on_program: Callable[[int], None] | None = None) -> BehaviourResult:
         return check_behaviour(behaviour, engine, oracle, seed_value=self.seed_value,
-                               max_examples=self.max_examples, max_findings=self.max_findings)
+                               max_examples=self.max_examples, max_findings=self.max_findings,
+                               on_program=on_program)
 
     def result(self, engine: EngineInfo, oracle: EngineInfo,
                results: Sequence[BehaviourResult], seconds: float) -> CheckResult:

@@ -1,15 +1,17 @@
 """`refgrad-conformance`: check an engine against PyTorch and write a report.
 
-Exit status: 0 conformant, 1 findings, 2 usage or configuration error (one line on
-stderr, no traceback).
+Exit status: 0 conformant (with --baseline: no finding the baseline does not list), 1
+findings (new ones), 2 usage or configuration error (one line on stderr, no traceback).
+On a terminal, progress per behaviour goes to stderr (progress.py); otherwise it is quiet.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ from conformance.behaviours import BEHAVIOURS
 from conformance.engines import EngineSpecError
 
 if TYPE_CHECKING:
+    from conformance.baseline import Baseline, BaselineVerdict
     from conformance.check import CheckResult, Progress
     from conformance.isolation import Isolation
 
@@ -67,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", action="append", choices=tuple(BEHAVIOURS), metavar="BEHAVIOUR",
                         help="check only this behaviour (repeatable): "
                              + ", ".join(tuple(BEHAVIOURS)))
+    parser.add_argument("--baseline", type=Path, metavar="FILE",
+                        help="known findings (JSON): exit 1 only on findings it does not list; "
+                             "entries not found any more are warned about as stale")
+    parser.add_argument("--write-baseline", type=Path, metavar="FILE",
+                        help="write this run's findings to FILE as the baseline (keeping the "
+                             "comments of entries already there) and exit 0")
     return parser
 
 
@@ -92,16 +101,51 @@ def _main(argv: Sequence[str] | None) -> int:
     if replay and args.workers > 1:
         raise UsageError("-n/--workers does not apply to --oracle corpus")
     # Heavy imports (hypothesis, numpy, the engines) only once the command line is valid.
-    from conformance.report import write_report
+    from conformance.report import passed, verdict_line, write_report
 
-    progress = _print_progress if sys.stderr.isatty() else None
-    result = _replay(args, progress) if replay else _check(args, progress)
-    files = write_report(result, args.report)
-    findings = len(result.findings)
-    summary = "conformant" if not findings else f"{findings} finding(s)"
-    print(f"{result.engine.name} against {result.oracle.name}: {summary} "
-          f"({result.programs} programs, {result.seconds:.1f}s); report: {files.markdown}")
-    return 1 if findings else 0
+    baseline = _read_baselines(args)
+    with _progress_display(len(args.only or BEHAVIOURS)) as progress:
+        result = _replay(args, progress) if replay else _check(args, progress)
+    verdict = _judge(args, baseline, result)
+    files = write_report(result, args.report, verdict)
+    for entry in verdict.stale if verdict else ():
+        print(f"refgrad-conformance: warning: stale baseline entry (not found any more): "
+              f"{entry}", file=sys.stderr)
+    print(f"{result.engine.name} against {result.oracle.name}: "
+          f"{verdict_line(result, verdict)} ({result.programs} programs, "
+          f"{result.seconds:.1f}s); report: {files.markdown}")
+    return 0 if passed(result, verdict) else 1
+
+
+def _read_baselines(args: argparse.Namespace) -> Baseline | None:
+    """The baseline to judge by (--baseline), else the one --write-baseline will replace;
+    read before the run, so that a bad file fails fast."""
+    from conformance.baseline import BaselineError, load_baseline
+
+    path = args.baseline or (args.write_baseline if args.write_baseline
+                             and args.write_baseline.exists() else None)
+    try:
+        return None if path is None else load_baseline(path)
+    except BaselineError as error:
+        raise UsageError(str(error)) from None
+
+
+def _judge(args: argparse.Namespace, baseline: Baseline | None,
+           result: CheckResult) -> BaselineVerdict | None:
+    """The run against the baseline; with --write-baseline, first write the new one."""
+    from conformance.baseline import BaselineError, baseline_of, judge, write_baseline
+
+    checked = [b.behaviour for b in result.behaviours]
+    if args.write_baseline:
+        baseline = baseline_of(result.findings, checked, baseline)
+        try:
+            write_baseline(args.write_baseline, baseline)
+        except BaselineError as error:
+            raise UsageError(str(error)) from None
+        return judge(baseline, result.findings, checked, str(args.write_baseline))
+    if baseline is None:
+        return None
+    return judge(baseline, result.findings, checked, str(args.baseline))
 
 
 def _check(args: argparse.Namespace, progress: Progress | None) -> CheckResult:
@@ -150,5 +194,13 @@ def _isolation(args: argparse.Namespace) -> Isolation | None:
                      timeout=args.timeout or DEFAULT_TIMEOUT)
 
 
-def _print_progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)
+@contextlib.contextmanager
+def _progress_display(behaviours: int) -> Iterator[Progress | None]:
+    """Progress per behaviour on stderr when it is a terminal (progress.py), else none."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from conformance.progress import TerminalProgress
+
+    with TerminalProgress(sys.stderr, behaviours) as display:
+        yield display
