@@ -6,7 +6,7 @@ checked so far in each and the time, so a long search or shrink never looks stuc
 
     ✓ values        400 programs   0 findings    0.9s
     ✗ accumulation  424 programs   1 finding     2.5s
-    ⠹ [3/12] retain_graph 212 · no_grad 87 · 4.1s
+    ⠹ 2/12 done · checking retain_graph 212, no_grad 87 · 4.1s
 
 The display is a `Progress` (a callable taking messages) that also takes per-program
 counts (`ProgramCounts`), which the drivers send when the display accepts them.
@@ -45,7 +45,7 @@ class TerminalProgress:
         self.stream, self.behaviours, self.interval = stream, behaviours, interval
         self.started = time.monotonic()
         self.active: dict[str, int] = {}  # behaviour -> programs so far, in start order
-        self.finished = 0
+        self.finished: set[str] = set()
         self.frame = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -74,7 +74,7 @@ class TerminalProgress:
                 line = f"  {message}"
             else:
                 self.active.pop(done["behaviour"], None)
-                self.finished += 1
+                self.finished.add(done["behaviour"])
                 line = _done_line(done["behaviour"], int(done["programs"]),
                                   int(done["findings"]), float(done["seconds"]))
             self.stream.write(f"{_CLEAR}{line}\n")
@@ -82,7 +82,8 @@ class TerminalProgress:
 
     def programs(self, behaviour: str, count: int) -> None:
         with self._lock:
-            self.active[behaviour] = count
+            if behaviour not in self.finished:  # (a worker's last count may come late)
+                self.active[behaviour] = count
 
     def _redraw_until_stopped(self) -> None:
         while not self._stop.wait(self.interval):
@@ -93,10 +94,11 @@ class TerminalProgress:
         """The status line (the caller holds the lock)."""
         self.frame += 1
         spinner = _SPINNER[self.frame % len(_SPINNER)]
-        checking = " · ".join(f"{b} {n}" for b, n in self.active.items()) or (
+        checking = ", ".join(f"{b} {n}" for b, n in self.active.items())
+        doing = f"checking {checking}" if checking else (
             "loading the engines" if not self.finished else "next behaviour")
-        line = (f"  {spinner} [{min(self.finished + 1, self.behaviours)}/{self.behaviours}] "
-                f"{checking} · {time.monotonic() - self.started:.1f}s")
+        line = (f"  {spinner} {len(self.finished)}/{self.behaviours} done · {doing} · "
+                f"{time.monotonic() - self.started:.1f}s")
         width = shutil.get_terminal_size().columns - 1
         self.stream.write(_CLEAR + (line if len(line) <= width else line[: width - 1] + "…"))
         self.stream.flush()

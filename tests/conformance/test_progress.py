@@ -3,9 +3,12 @@
 import io
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from conformance.check import BehaviourResult, Tally, describe_done
 from conformance.progress import ProgramCounts, TerminalProgress
@@ -31,14 +34,16 @@ def test_the_display_keeps_finished_behaviours_and_redraws_the_rest() -> None:
     assert lines[0] == "  ✓ values            40 programs   0 findings    1.2s"
     assert lines[1] == "  ✗ gradients         52 programs   1 finding     3.0s"
     assert lines[2] == "  a note from the driver"
-    assert "[1/3] values 17" in text  # the status line: behaviour and programs so far
-    assert "[2/3] gradients 0" in text
+    assert "0/3 done · checking values 17 · " in text  # the status line: programs so far
+    assert "1/3 done · checking gradients 0 · " in text
     assert text.endswith("\r\x1b[K")  # cleared at the end
 
 
-def test_the_cli_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_cli_shows_progress_on_a_terminal(tmp_path: Path, workers: str) -> None:
     leader, follower = pty.openpty()
-    done = subprocess.run([*COMMAND, "--report", str(tmp_path)], cwd=REPO, stdin=follower,
+    done = subprocess.run([*COMMAND, "-n", workers, "--report", str(tmp_path)], cwd=REPO,
+                          stdin=follower,
                           stdout=subprocess.PIPE, stderr=follower, check=False, timeout=300)
     os.close(follower)
     shown = b""
@@ -54,7 +59,8 @@ def test_the_cli_shows_progress_on_a_terminal(tmp_path: Path) -> None:
     text = shown.decode()
     assert done.returncode == 0
     assert "✓ values" in text and "✓ gradients" in text
-    assert "[1/2]" in text and "\x1b[K" in text
+    assert re.search(r"0/2 done · checking (values|gradients) \d+", text)
+    assert "\x1b[K" in text
     assert b"conformant" in done.stdout  # the summary line stays on stdout
 
 
