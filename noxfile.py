@@ -1,6 +1,7 @@
 """Sessions: tests, conformance (refgrad vs torch -> reports/), one per third-party engine
-(mygrad, jax, jax_x64, autograd -> reports/<engine>/), matrix (-> reports/README.md), lint,
-typecheck, bench.
+(mygrad, jax, jax_x64, autograd -> reports/<engine>/), matrix (-> reports/README.md), corpus
+(torch's recorded traces for --oracle corpus), replay (refgrad against them, without
+torch -> reports/replay/), lint, typecheck, bench.
 
 Every session installs into its own virtualenv with pip. torch is pinned exactly
 (torch==2.13.0): a looser pin would download a multi-GB CUDA build.
@@ -28,6 +29,24 @@ def conformance(session: nox.Session) -> None:
     """Check refgrad against torch with the kit and write reports/ (the main job)."""
     session.install("-e", ".[torch]")
     session.run("refgrad-conformance", "--profile", "ci", "--report", "reports", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def corpus(session: nox.Session) -> None:
+    """Record torch's traces for --oracle corpus (conformance/data/corpus-torch-<version>
+    .jsonl.gz; profile ci, seed 0). Run it after changing the runner, the strategies or the
+    torch pin, and commit the file (tests/conformance/test_corpus.py tells when it is due)."""
+    session.install("-e", ".[torch]")
+    session.run("python", "-m", "conformance.corpus", "--profile", "ci", "--seed", "0",
+                *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def replay(session: nox.Session) -> None:
+    """Check refgrad against the recorded corpus in a virtualenv without torch."""
+    session.install("-e", ".")
+    session.run("refgrad-conformance", "--oracle", "corpus", "--report", "reports/replay",
+                *session.posargs)
 
 
 # Engines the kit ships adapters for, and the extra that installs each.

@@ -18,9 +18,11 @@ oracle comes back not applicable.
 File format (`CORPUS_VERSION`): line 1 is a header (the oracle, its version and
 capabilities, the generating seed, profile and programs per behaviour, the versions of
 the kit's formats and of hypothesis); every further line is one program:
-``{"behaviour": name or null, "program": {...}, "trace": {...}}`` (program as in
-program.py, trace as in wire.py; a null behaviour marks a float64 version, kept for
-lookups only). The gzip stream has no timestamp: the same recording gives the same bytes.
+``{"behaviour": name or null, "program": {...}, "trace": "{...}"}`` (program as in
+program.py; trace as in wire.py, held as JSON text so that reading a corpus parses only
+its programs, and a trace when the replay asks for it; a null behaviour marks a float64
+version, kept for lookups only). The gzip stream has no timestamp: the same recording
+gives the same bytes.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ import platform
 import sys
 import time
 import zlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,17 +59,29 @@ from conformance.wire import WIRE_VERSION, WireError, decode_trace, encode_trace
 CORPUS_VERSION = 1
 DATA = Path(__file__).resolve().parent / "data"
 NOT_RECORDED = "program not in the recorded corpus"
+REPLAYED_ORACLE = "corpus"  # the oracle spec of a replay (`--oracle corpus`)
 
 
 class CorpusError(EngineSpecError):
     """A corpus file that cannot serve as the oracle (one line saying why)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CorpusEntry:
+    """A recorded program and the oracle's trace of it, kept as their JSON data and
+    decoded when asked for (a replay of a few behaviours needs few of them)."""
+
     behaviour: str | None  # None: the float64 version of a program, kept for lookups
-    program: Program
-    trace: Trace
+    program: dict[str, Any]  # Program.to_data()
+    trace: str  # wire.encode_trace(), as JSON text
+
+    @staticmethod
+    def of(behaviour: str | None, program: Program, trace: Trace) -> CorpusEntry:
+        return CorpusEntry(behaviour, program.to_data(), _compact(encode_trace(trace)))
+
+    @property
+    def key(self) -> str:
+        return _compact(self.program)
 
 
 @dataclass(frozen=True)
@@ -87,28 +101,50 @@ class Corpus:
 
     def programs(self, behaviour: str) -> tuple[Program, ...]:
         """The behaviour's programs, smallest first."""
-        return tuple(e.program for e in self.entries if e.behaviour == behaviour)
+        try:
+            return tuple(Program.from_data(e.program) for e in self.entries
+                         if e.behaviour == behaviour)
+        except (ValueError, KeyError, TypeError) as error:
+            raise CorpusError(f"corpus program unreadable ({type(error).__name__}: {error}): "
+                              "record the corpus again (nox -s corpus)") from None
 
     def oracle_runner(self) -> RecordedTraces:
-        return RecordedTraces(self.oracle.name, self.oracle.version,
-                              frozenset(self.oracle.capabilities),
-                              {e.program: e.trace for e in self.entries})
+        """The recorded oracle: a program's trace if recorded, else not applicable."""
+        capabilities = frozenset(self.oracle.capabilities)
+        recorded = {e.key: e.trace for e in self.entries}
+
+        def lookup(program: Program) -> Trace | None:
+            text = recorded.get(_compact(program.to_data()))
+            if text is None:
+                return None
+            try:
+                return decode_trace(json.loads(text), self.oracle.name, capabilities)
+            except (ValueError, WireError) as error:
+                raise CorpusError(f"corpus trace unreadable: {error}") from None
+
+        return RecordedTraces(self.oracle.name, self.oracle.version, capabilities, lookup)
+
+
+def _compact(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
 
 
 class RecordedTraces:
-    """A `ProgramRunner` answering from recorded traces. A program without one is run on
-    `fallback` if there is one, else comes back not applicable (`NOT_RECORDED`)."""
+    """A `ProgramRunner` answering from traces recorded earlier (`lookup`). A program
+    without one is run on `fallback` if there is one, else comes back not applicable
+    (`NOT_RECORDED`)."""
 
     def __init__(self, name: str, version: str, capabilities: frozenset[str],
-                 traces: Mapping[Program, Trace], fallback: AnyEngine | None = None) -> None:
+                 lookup: Callable[[Program], Trace | None],
+                 fallback: AnyEngine | None = None) -> None:
         self.name, self.version, self.capabilities = name, version, capabilities
-        self.traces, self.fallback = traces, fallback
+        self.lookup, self.fallback = lookup, fallback
 
     def run_programs(self, programs: Sequence[Program]) -> list[Trace]:
         return [self._trace(program) for program in programs]
 
     def _trace(self, program: Program) -> Trace:
-        trace = self.traces.get(program)
+        trace = self.lookup(program)
         if trace is not None:
             return trace
         if self.fallback is not None:
@@ -153,13 +189,13 @@ def record_corpus(oracle: AnyEngine, oracle_info: EngineInfo, *, seed_value: int
     recorded: set[Program] = set()
     for behaviour in behaviours or tuple(BEHAVIOURS):
         chosen = sample_programs(behaviour, seed_value, count)
-        entries.extend(CorpusEntry(behaviour, program, trace)
+        entries.extend(CorpusEntry.of(behaviour, program, trace)
                        for program, trace in zip(chosen, run_programs(chosen, oracle),
                                                  strict=True))
         recorded.update(chosen)
         wide = [w for w in dict.fromkeys(map(in_float64, chosen))
                 if w is not None and w not in recorded]
-        entries.extend(CorpusEntry(None, program, trace)
+        entries.extend(CorpusEntry.of(None, program, trace)
                        for program, trace in zip(wide, run_programs(wide, oracle), strict=True))
         recorded.update(wide)
         if progress:
@@ -188,8 +224,8 @@ def write_corpus(corpus: Corpus, path: Path) -> None:
                                                filename="") as out:
         out.write(_line(header))
         for entry in corpus.entries:
-            out.write(_line({"behaviour": entry.behaviour, "program": entry.program.to_data(),
-                             "trace": encode_trace(entry.trace)}))
+            out.write(_line({"behaviour": entry.behaviour, "program": entry.program,
+                             "trace": entry.trace}))
 
 
 def _line(data: dict[str, Any]) -> bytes:
@@ -205,12 +241,10 @@ def read_corpus(path: Path) -> Corpus:
             described = header["oracle"]
             oracle = EngineInfo(str(described["spec"]), str(described["name"]),
                                 str(described["version"]), tuple(described["capabilities"]))
-            capabilities = frozenset(oracle.capabilities)
-            entries = tuple(_entry(json.loads(line), oracle.name, capabilities)
-                            for line in lines)
+            entries = tuple(_entry(json.loads(line)) for line in lines)
     except FileNotFoundError:
         raise CorpusError(f"no corpus file {str(path)!r}") from None
-    except (OSError, EOFError, ValueError, KeyError, TypeError, WireError) as error:
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as error:
         raise CorpusError(f"corpus {str(path)!r} is unreadable: {type(error).__name__}: "
                           f"{error}") from None
     return Corpus(oracle, int(header["seed"]), str(header["profile"]),
@@ -227,11 +261,11 @@ def _check_versions(header: dict[str, Any], path: Path) -> None:
                               f"reads {version}: record it again (nox -s corpus)")
 
 
-def _entry(data: dict[str, Any], oracle: str, capabilities: frozenset[str]) -> CorpusEntry:
-    behaviour = data["behaviour"]
-    return CorpusEntry(None if behaviour is None else str(behaviour),
-                       Program.from_data(data["program"]),
-                       decode_trace(data["trace"], oracle, capabilities))
+def _entry(data: dict[str, Any]) -> CorpusEntry:
+    behaviour, program, trace = data["behaviour"], data["program"], data["trace"]
+    if not (isinstance(program, dict) and isinstance(trace, str)):
+        raise TypeError("an entry's program must be an object, its trace a string")
+    return CorpusEntry(None if behaviour is None else str(behaviour), program, trace)
 
 
 def default_corpus_path() -> Path:
@@ -264,15 +298,16 @@ def replay_corpus(engine: AnyEngine, corpus: Corpus, plan: CheckPlan, *,
         chosen = corpus.programs(behaviour)[: plan.max_examples]
         if progress:
             progress(f"{behaviour}: replaying {len(chosen)} recorded programs")
+        traces = dict(zip(chosen, run_programs(chosen, engine), strict=True))  # one batch
         ran = RecordedTraces(engine.name, engine.version, frozenset(engine.capabilities),
-                             dict(zip(chosen, run_programs(chosen, engine), strict=True)),
-                             fallback=engine)
+                             traces.get, fallback=engine)
         results.append(check_programs(behaviour, chosen, ran, oracle,
                                       max_findings=plan.max_findings))
         if progress:
             progress(describe_done(results[-1]))
-    return plan.result(EngineInfo.of(engine_spec or engine.name, engine), corpus.oracle,
-                       results, time.perf_counter() - started)
+    return plan.result(EngineInfo.of(engine_spec or engine.name, engine),
+                       replace(corpus.oracle, spec=REPLAYED_ORACLE), results,
+                       time.perf_counter() - started)
 
 
 def replay_plan(corpus: Corpus, profile: str = "ci", max_examples: int | None = None,

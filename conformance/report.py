@@ -28,6 +28,7 @@ from conformance.baseline import BaselineVerdict
 from conformance.behaviours import BEHAVIOURS
 from conformance.check import BehaviourResult, CheckResult, EngineInfo, Tally
 from conformance.compare import Finding
+from conformance.corpus import REPLAYED_ORACLE
 from conformance.engines.protocol import ALL_CAPABILITIES
 from conformance.program import SCHEMA_VERSION as PROGRAM_SCHEMA_VERSION
 from conformance.reproducer import reproducer_script
@@ -213,6 +214,7 @@ def render_markdown(result: CheckResult, verdict: BaselineVerdict | None = None)
         f"`{result.profile}`, seed {result.seed}, up to {result.max_examples} programs per "
         "behaviour and round)",
         "",
+        *_replay_note(result),
         "| behaviour | programs | findings | not applicable | ambiguous | rounding |",
         "|---|---:|---:|---:|---:|---:|",
     ]
@@ -225,6 +227,14 @@ def render_markdown(result: CheckResult, verdict: BaselineVerdict | None = None)
               *_op_matrix(result), *_gaps(result), *_findings_section(result, verdict),
               *_stale_section(verdict)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _replay_note(result: CheckResult) -> list[str]:
+    if result.oracle.spec != REPLAYED_ORACLE:
+        return []
+    return [f"The oracle is {result.oracle.name}'s recorded traces (`--oracle corpus`): "
+            "recorded programs are replayed as they are, so findings are not shrunk; each "
+            "carries the whole recorded program that showed it.", ""]
 
 
 def _mark(count: int) -> str:
