@@ -32,7 +32,7 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False,
                  _parents: tuple[Tensor, ...] = ()) -> None:
         self.data = np.asarray(data)
-        self.requires_grad = requires_grad or any(p.requires_grad for p in _parents)
+        self.requires_grad: bool = requires_grad or any(p.requires_grad for p in _parents)
         self.grad: np.ndarray | None = None  # leaves only, as in torch
         self._parents = _parents
         self._upstream: np.ndarray | None = None  # running gradient during backward
