@@ -6,6 +6,7 @@ gives the same numbers run after run, but not the numbers torch would draw.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -61,47 +62,76 @@ def tensor(
         warnings.warn(COPY_CONSTRUCT_WARNING, UserWarning, stacklevel=2)
         array = data._array.astype(_numpy_dtype(dtype, data._dtype), copy=True)
     elif isinstance(data, np.ndarray):
+        _dtypes.from_numpy_dtype(data.dtype)  # reject dtypes torch cannot hold
         array = np.array(data, dtype=dtype.numpy if dtype else None, copy=True)
-        _dtypes.from_numpy_dtype(array.dtype)  # reject dtypes torch cannot hold
     else:
         inferred = _infer_dtype(data)
-        array = np.array(_to_nested_lists(data), dtype=_numpy_dtype(dtype, inferred))
+        values = _to_nested_lists(data)
+        _check_rectangular(values, _sizes(values))
+        array = np.array(values, dtype=_numpy_dtype(dtype, inferred))
     return _finish(array, requires_grad)
 
 
 def _infer_dtype(data: Any) -> dtype:
-    """torch's rule: any float -> default float; else any int -> int64; else bool."""
-    found = _dtypes.bool_
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Tensor):
-            item_dtype = item._dtype
-        elif isinstance(item, bool | np.bool_):
-            item_dtype = _dtypes.bool_
-        elif isinstance(item, int | np.integer):
-            item_dtype = _dtypes.int64
-        elif isinstance(item, float | np.floating):
-            item_dtype = _dtypes.get_default_dtype()
-        elif isinstance(item, Sequence | np.ndarray):
-            stack.extend(item)
-            continue
-        else:
-            raise TypeError(f"Could not infer dtype of {type(item).__name__}")
-        if (item_dtype.is_floating_point and not found.is_floating_point) or found is _dtypes.bool_:
-            found = item_dtype
-    return found
+    """torch's rule: a Python float is the default float, an int int64, a bool bool; NumPy
+    values and tensors keep their dtype; a sequence promotes its items' (empty: float)."""
+    if isinstance(data, str):
+        raise TypeError("new(): invalid data type 'str'")
+    if isinstance(data, np.ndarray | np.generic):  # before float: np.float64 is a float
+        return _dtypes.from_numpy_dtype(np.asarray(data).dtype)
+    if isinstance(data, bool):
+        return _dtypes.bool_
+    if isinstance(data, int):
+        return _dtypes.int64
+    if isinstance(data, float):
+        return _dtypes.get_default_dtype()
+    if isinstance(data, Tensor):
+        return data._dtype
+    if isinstance(data, Sequence):
+        items = [_infer_dtype(item) for item in data]
+        return (
+            functools.reduce(_dtypes.promote_types, items, items[0])
+            if items
+            else (_dtypes.get_default_dtype())
+        )
+    raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
 
 
 def _to_nested_lists(data: Any) -> Any:
-    if isinstance(data, Tensor):
-        return data._array.tolist()
-    if isinstance(data, Sequence) and not isinstance(data, str):
+    if isinstance(data, Tensor | np.ndarray):
+        return data.tolist()
+    if isinstance(data, Sequence):
         return [_to_nested_lists(item) for item in data]
     return data
 
 
-def as_tensor(data: Any, dtype: dtype | None = None, device: Any = None) -> Tensor:
+def _sizes(values: Any) -> list[int]:
+    """The shape torch reads off nested lists: the lengths along the first elements."""
+    sizes = []
+    while isinstance(values, list):
+        sizes.append(len(values))
+        if not values:
+            break
+        values = values[0]
+    return sizes
+
+
+def _check_rectangular(values: Any, sizes: list[int], dim: int = 0) -> None:
+    if dim == len(sizes):
+        if isinstance(values, list):
+            raise TypeError(f"must be real number, not {type(values).__name__}")
+        return
+    if not isinstance(values, list):
+        raise TypeError("not a sequence")
+    if len(values) != sizes[dim]:
+        raise ValueError(
+            f"expected sequence of length {sizes[dim]} at dim {dim} (got {len(values)})"
+        )
+    for item in values:
+        _check_rectangular(item, sizes, dim + 1)
+
+
+def as_tensor(data: Any, *, dtype: dtype | None = None, device: Any = None) -> Tensor:
     if isinstance(data, Tensor) and (dtype is None or dtype is data._dtype):
         return data
     if isinstance(data, np.ndarray) and (dtype is None or dtype.numpy == data.dtype):
@@ -197,6 +227,8 @@ def arange(
     default = _dtypes.int64 if all_ints else _dtypes.get_default_dtype()
     if step == 0:
         raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     values = np.arange(start, end, step, dtype=np.float64 if not all_ints else np.int64)
     return _finish(values.astype(_numpy_dtype(dtype, default)), requires_grad)
 

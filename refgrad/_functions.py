@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from refgrad._tensor import Operand, Tensor, as_operand
+from refgrad._tensor import Operand, Tensor
 from refgrad.ops import composite
 from refgrad.ops import derivatives as D
 
@@ -15,11 +17,39 @@ concatenate = composite.cat
 stack = composite.stack
 
 
+# These also take a Python number as input when the other operand is a tensor: torch.add(2, x)
+# is an AddBackward0 with no edge for the 2 (unlike 2 + x, which is x.__radd__(2)).
+_NUMBER_INPUT: dict[str, Callable[..., Tensor]] = {
+    "add": functools.partial(D.add, alpha=1),
+    "sub": functools.partial(D.sub, alpha=1),
+    "subtract": functools.partial(D.sub, alpha=1),
+    "mul": D.mul,
+    "multiply": D.mul,
+    "div": D.div,
+    "divide": D.div,
+}
+_POSITION = re.compile(r"\(position (\d+)\) must be")
+
+
 def _method(name: str) -> Any:
     """torch.<name>(input, *args, **kwargs) == input.<name>(*args, **kwargs)."""
 
     def function(input: Any, *args: Any, **kwargs: Any) -> Any:
-        return getattr(as_operand(input), name)(*args, **kwargs)
+        if not isinstance(input, Tensor):
+            if name in _NUMBER_INPUT and args and isinstance(args[0], Tensor):
+                return _NUMBER_INPUT[name](input, *args, **kwargs)
+            raise TypeError(
+                f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                f"{type(input).__name__}"
+            )
+        try:
+            return getattr(input, name)(*args, **kwargs)
+        except TypeError as error:
+            # An argument the method calls position k is at k + 1 here, after `input`.
+            shifted = _POSITION.sub(lambda m: f"(position {int(m[1]) + 1}) must be", str(error))
+            if shifted == str(error):
+                raise
+            raise TypeError(shifted) from None
 
     function.__name__ = function.__qualname__ = name
     function.__doc__ = f"torch.{name}(input, ...): the same as ``input.{name}(...)``."

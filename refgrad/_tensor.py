@@ -369,12 +369,16 @@ class Tensor:
         return self._array
 
     def __float__(self) -> _float:
-        self._warn_if_requires_grad()
-        return float(self.item())
+        return float(self._python_scalar())
 
     def __int__(self) -> _int:
+        return int(self._python_scalar())
+
+    def _python_scalar(self) -> Number:
+        if self._array.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         self._warn_if_requires_grad()
-        return int(self.item())
+        return self.item()
 
     def __index__(self) -> _int:
         if self._dtype.is_floating_point or self._array.size != 1:
@@ -536,7 +540,8 @@ class Tensor:
         return D.pow_scalar_base(base, self)
 
     def __matmul__(self, other: Tensor) -> Tensor:
-        return self.matmul(other)
+        # Not a tensor: Python's own "unsupported operand type(s) for @", as with torch.
+        return self.matmul(other) if isinstance(other, Tensor) else NotImplemented
 
     def __pos__(self) -> Tensor:
         return self
@@ -633,13 +638,13 @@ class Tensor:
         return D.logical_not(self)
 
     def logical_and(self, other: Operand) -> Tensor:
-        return D.logical_and(self, other)
+        return D.logical_and(self, _tensor_argument(other, "logical_and", "other", 1))
 
     def logical_or(self, other: Operand) -> Tensor:
-        return D.logical_or(self, other)
+        return D.logical_or(self, _tensor_argument(other, "logical_or", "other", 1))
 
     def logical_xor(self, other: Operand) -> Tensor:
-        return D.logical_xor(self, other)
+        return D.logical_xor(self, _tensor_argument(other, "logical_xor", "other", 1))
 
     def __invert__(self) -> Tensor:
         return D.bitwise_not(self)
@@ -668,10 +673,10 @@ class Tensor:
 
     # -- binary elementwise with selection -------------------------------------------------
     def maximum(self, other: Tensor) -> Tensor:
-        return D.maximum(self, other)
+        return D.maximum(self, _tensor_argument(other, "maximum", "other", 1))
 
     def minimum(self, other: Tensor) -> Tensor:
-        return D.minimum(self, other)
+        return D.minimum(self, _tensor_argument(other, "minimum", "other", 1))
 
     def clamp(self, min: Operand | None = None, max: Operand | None = None) -> Tensor:
         if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -814,19 +819,19 @@ class Tensor:
     def matmul(self, other: Tensor) -> Tensor:
         from refgrad.ops.composite import matmul
 
-        return matmul(self, other)
+        return matmul(self, _tensor_argument(other, "matmul", "other", 1))
 
     def mm(self, mat2: Tensor) -> Tensor:
-        return D.mm(self, mat2)
+        return D.mm(self, _tensor_argument(mat2, "mm", "mat2", 1))
 
     def mv(self, vec: Tensor) -> Tensor:
-        return D.mv(self, vec)
+        return D.mv(self, _tensor_argument(vec, "mv", "vec", 1))
 
     def dot(self, other: Tensor) -> Tensor:
-        return D.dot(self, other)
+        return D.dot(self, _tensor_argument(other, "dot", "tensor", 1))
 
     def bmm(self, mat2: Tensor) -> Tensor:
-        return D.bmm(self, mat2)
+        return D.bmm(self, _tensor_argument(mat2, "bmm", "mat2", 1))
 
     # -- shape and views -----------------------------------------------------------------------
     def view(self, *shape: Any) -> Tensor:
@@ -961,6 +966,7 @@ class Tensor:
         return D.repeat(self, repeats=tuple(_flatten_size(sizes)))
 
     def gather(self, dim: _int, index: Tensor) -> Tensor:
+        index = _tensor_argument(index, "gather", "index", 2)
         return D.gather(self, index, dim=_wrap_dim(dim, self.ndim))
 
     def scatter(self, dim: _int, index: Tensor, src: Tensor) -> Tensor:
@@ -1096,6 +1102,16 @@ def as_operand(value: Any) -> Tensor:
     if isinstance(value, np.ndarray | np.generic):
         return Tensor._from_array(np.asarray(value))
     raise TypeError(f"expected Tensor as element 0 in argument 0, but got {type(value).__name__}")
+
+
+def _tensor_argument(value: Any, function: str, argument: str, position: int) -> Tensor:
+    """torch refuses a Python number (or anything else) where its signature says Tensor."""
+    if not isinstance(value, Tensor):
+        raise TypeError(
+            f"{function}(): argument '{argument}' (position {position}) must be Tensor, not "
+            f"{type(value).__name__}"
+        )
+    return value
 
 
 def _is_operand(value: object) -> bool:

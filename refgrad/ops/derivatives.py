@@ -56,7 +56,8 @@ def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _broadcasting(forward: Any) -> Any:
-    """An elementwise forward: NumPy broadcasts as torch does, but words a clash differently."""
+    """An elementwise forward: NumPy broadcasts as torch does, but words a clash differently,
+    and refuses a Python int outside the tensor's integer dtype, which torch wraps around."""
 
     def checked(*operands: Any, **attrs: Any) -> Any:
         try:
@@ -64,8 +65,24 @@ def _broadcasting(forward: Any) -> Any:
         except ValueError:
             broadcast_shape(*(np.shape(o) for o in operands))  # raises torch's error
             raise
+        except OverflowError:
+            return forward(*_wrapped_ints(operands), **attrs)
 
     return checked
+
+
+def _wrapped_ints(operands: tuple[Any, ...]) -> list[Any]:
+    """Python ints as the operands' integer dtype, wrapping around: int8 + 1000 adds -24."""
+    array_dtype = next(o.dtype for o in operands if isinstance(o, np.ndarray))
+    wrapped = []
+    for operand in operands:
+        if isinstance(operand, int) and not isinstance(operand, bool):
+            if not -(2**63) <= operand < 2**64:  # torch reads ints as 64 bits, at most
+                raise OverflowError("int too big to convert")
+            as_int64 = (operand + 2**63) % 2**64 - 2**63
+            operand = np.array(as_int64, dtype=np.int64).astype(array_dtype)
+        wrapped.append(operand)
+    return wrapped
 
 
 def _is_bool(operand: Any) -> bool:
