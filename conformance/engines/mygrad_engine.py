@@ -35,6 +35,7 @@ from typing import Any
 
 import mygrad as mg
 import numpy as np
+from mygrad.nnet import relu, sigmoid
 
 from conformance.engines import protocol as caps
 from conformance.engines.numpy_style import NumpyStyleOps
@@ -54,7 +55,7 @@ class MygradEngine(EngineBase):
 
     def __init__(self) -> None:
         self.version = mg.__version__
-        self.ops = NumpyStyleOps(mg, {"sigmoid": mg.nnet.sigmoid, "relu": mg.nnet.relu})
+        self.ops = NumpyStyleOps(mg, {"sigmoid": sigmoid, "relu": relu})
         self._autodiff_off = 0  # no_autodiff blocks entered around the current step
         # Tensors of graphs a backward was asked to retain (mygrad cleared them), by id.
         self._retained: weakref.WeakValueDictionary[int, mg.Tensor] = \
@@ -125,7 +126,7 @@ class MygradEngine(EngineBase):
         elif method == "neg_":
             mg.negative(tensor, out=tensor)
         elif method == "relu_":
-            tensor[...] = mg.nnet.relu(tensor)
+            tensor[...] = relu(tensor)
         else:
             raise NotApplicable(f"in-place {method} (no mygrad counterpart in the adapter)")
 
