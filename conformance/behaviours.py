@@ -15,6 +15,7 @@ BEHAVIOURS: dict[str, str] = {
     "data": "in-place changes through .data, invisible to autograd",
     "detach": "detach(): shared storage and version counter, no graph",
     "inplace": "in-place ops on tensors in a graph, and version checks",
+    "views": "in-place changes through views and t[index] = v: CopySlices, version errors",
     "hooks": "tensor hooks: call order, seen gradients, replaced gradients",
     "higher_order": "create_graph=True: differentiating gradients",
     "errors": "what torch rejects: the exception class and message",

@@ -7,10 +7,12 @@ only, so a program is plain data: it round-trips through JSON, it can be replaye
 any engine, and a reproducer script can be rendered from it.
 
 Conventions:
-- A tensor name is bound by `MakeLeaf`, `ApplyOp`, `Detach` and `AutogradGrad`; in-place
-  steps (`InplaceOp`, `MutateData`, ...) keep the name bound to the same tensor.
-- Values are flat, row-major tuples of Python floats (`Values`); non-finite floats are
-  encoded in JSON as the strings "nan", "inf", "-inf".
+- A tensor name is bound by `MakeLeaf`, `ApplyOp`, `Detach`, `AutogradGrad` and
+  `ReadGrad`; in-place steps (`InplaceOp`, `SetItem`, `MutateData`, ...) keep the name
+  bound to the same tensor.
+- Values are flat, row-major tuples of Python numbers (`Values`): floats for float
+  dtypes, ints for int64, bools for bool (index tensors, masks, targets); non-finite
+  floats are encoded in JSON as the strings "nan", "inf", "-inf".
 - `str(step)` is torch-like pseudo-code (what a human reads in a report); `repr(step)`
   is the exact dataclass form.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal, TypeAlias
 
@@ -27,6 +29,8 @@ SCHEMA_VERSION = 1
 
 DType = Literal["float32", "float64"]
 DTYPES: tuple[DType, ...] = ("float32", "float64")
+# Leaves may also be integer or bool tensors: indices, masks, class targets.
+LeafDType = Literal["float32", "float64", "int64", "bool"]
 
 
 # --------------------------------------------------------------------------- arguments
@@ -56,15 +60,45 @@ class Slice:
         return text if self.step is None else f"{text}:{self.step}"
 
 
-Scalar: TypeAlias = float | int | bool | None
-Arg: TypeAlias = "Ref | Slice | Scalar | tuple[Arg, ...]"
+@dataclass(frozen=True)
+class IntList:
+    """A Python list of ints: an advanced index (`x[[0, 0, 2]]`) or split sizes.
+
+    (A tuple would not do: inside `x[...]` a tuple is the index itself.)"""
+
+    items: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return f"[{', '.join(str(i) for i in self.items)}]"
+
+
+@dataclass(frozen=True)
+class EllipsisIndex:
+    """`...` inside a getitem/setitem index."""
+
+    def __str__(self) -> str:
+        return "..."
+
+
+@dataclass(frozen=True)
+class DTypeArg:
+    """A dtype as an argument (`x.to(torch.float64)`); engines get their own dtype object."""
+
+    name: DType
+
+    def __str__(self) -> str:
+        return f"torch.{self.name}"
+
+
+Scalar: TypeAlias = float | int | bool | str | None  # str: `reduction="sum"`
+Arg: TypeAlias = "Ref | Slice | IntList | EllipsisIndex | DTypeArg | Scalar | tuple[Arg, ...]"
 
 
 def arg_source(arg: Arg) -> str:
     """Python source for an argument (tensor refs by name)."""
     if isinstance(arg, Ref):
         return arg.name
-    if isinstance(arg, Slice):
+    if isinstance(arg, Slice | IntList | EllipsisIndex | DTypeArg):
         return str(arg)
     if isinstance(arg, tuple):
         inner = ", ".join(arg_source(a) for a in arg)
@@ -72,6 +106,28 @@ def arg_source(arg: Arg) -> str:
     if isinstance(arg, float):
         return float_source(arg)
     return repr(arg)
+
+
+def index_source(index: Arg) -> str:
+    """Source for what goes between the brackets of `x[...]`."""
+    if isinstance(index, tuple):
+        return ", ".join(arg_source(item) for item in index) if index else "()"
+    return arg_source(index)
+
+
+def python_index(index: Arg, tensor: Callable[[Ref], Any]) -> Any:
+    """A program index as the Python index an engine receives (`tensor` resolves refs)."""
+    if isinstance(index, Ref):
+        return tensor(index)
+    if isinstance(index, Slice):
+        return slice(index.start, index.stop, index.step)
+    if isinstance(index, IntList):
+        return list(index.items)
+    if isinstance(index, EllipsisIndex):
+        return Ellipsis
+    if isinstance(index, tuple):
+        return tuple(python_index(item, tensor) for item in index)
+    return index
 
 
 def float_source(value: float) -> str:
@@ -95,8 +151,8 @@ class Values:
     """A small constant array: shape, dtype and flat row-major data."""
 
     shape: tuple[int, ...]
-    data: tuple[float, ...]
-    dtype: DType = "float32"
+    data: tuple[float, ...]  # ints for int64, bools for bool
+    dtype: LeafDType = "float32"
 
     def __post_init__(self) -> None:
         if math.prod(self.shape) != len(self.data):
@@ -121,15 +177,28 @@ class Values:
         return build(self.shape, 0)[0]
 
     def source(self, module: str = "torch") -> str:
-        nested = _nested_source(self.nested())
-        dtype = "" if self.dtype == "float32" else f", dtype={module}.{self.dtype}"
+        nested = _nested_source(self.nested(), self.dtype)
+        # float32 is the default for float data; int64 and bool are inferred from the data
+        # (unless there is none).
+        explicit = self.dtype == "float64" or (not self.data and self.dtype != "float32")
+        dtype = f", dtype={module}.{self.dtype}" if explicit else ""
         return f"{module}.tensor({nested}{dtype})"
 
 
-def _nested_source(nested: Any) -> str:
+def _nested_source(nested: Any, dtype: LeafDType) -> str:
     if isinstance(nested, list):
-        return "[" + ", ".join(_nested_source(item) for item in nested) + "]"
+        return "[" + ", ".join(_nested_source(item, dtype) for item in nested) + "]"
+    if dtype == "bool":
+        return repr(bool(nested))
+    if dtype == "int64":
+        return repr(int(nested))
     return float_source(float(nested))
+
+
+def typed_data(data: tuple[Any, ...], dtype: LeafDType) -> tuple[Any, ...]:
+    """`data` as the Python numbers of `dtype` (what JSON decoding and equality expect)."""
+    kind = {"bool": bool, "int64": int}.get(dtype, float)
+    return tuple(kind(v) for v in data)
 
 
 # --------------------------------------------------------------------------- steps
@@ -172,7 +241,7 @@ class MakeLeaf(Step):
 class ApplyOp(Step):
     """`outs = op(*args, **kwargs)`, the op named as in torch (see the catalogue).
 
-    Multi-output ops (`max` with `dim`) bind one name per output.
+    Ops returning a tuple (`max` with `dim`, `split`, `unbind`) bind one name per element.
     """
 
     kind: ClassVar[str] = "op"
@@ -189,9 +258,9 @@ class ApplyOp(Step):
                      for name in refs_in(arg))
 
     def __str__(self) -> str:
-        from conformance.catalogue import render_call  # the catalogue knows call styles
+        from conformance.catalogue import render_assignment  # the catalogue knows call styles
 
-        return f"{', '.join(self.outs)} = {render_call(self)}"
+        return render_assignment(self)
 
 
 @dataclass(frozen=True)
@@ -384,14 +453,22 @@ class RetainGrad(Step):
         return f"{self.name}.retain_grad()"
 
 
-HookKind = Literal["scale", "record"]
+HookKind = Literal["scale", "record", "unsqueeze", "double", "float", "number"]
+
+# What each kind of hook returns, as source; the last four are values torch rejects
+# (a changed size, a changed dtype, something not a tensor) unless they change nothing.
+HOOK_RESULTS: dict[str, str] = {
+    "record": "None", "unsqueeze": "g.unsqueeze(0)", "double": "g.double()",
+    "float": "g.float()", "number": "1",
+}
 
 
 @dataclass(frozen=True)
 class RegisterHook(Step):
-    """`x.register_hook(hook)`: "scale" returns `g * factor`; "record" returns None.
+    """`x.register_hook(hook)`: "scale" returns `g * factor`; "record" returns None; the
+    other kinds return `HOOK_RESULTS[hook]`.
 
-    Both kinds record the gradient they are called with, so call order and values are
+    Every kind records the gradient it is called with, so call order and values are
     compared between engines.
     """
 
@@ -404,13 +481,77 @@ class RegisterHook(Step):
         return (self.name,)
 
     def __str__(self) -> str:
-        body = f"g * {float_source(self.factor)}" if self.hook == "scale" else "record(g)"
+        if self.hook == "scale":
+            body = f"g * {float_source(self.factor)}"
+        elif self.hook == "record":
+            body = "None"  # (the kit records g)
+        else:
+            body = HOOK_RESULTS[self.hook]
         return f"{self.name}.register_hook(lambda g: {body})"
+
+
+@dataclass(frozen=True)
+class SetItem(Step):
+    """`name[index] = value`, value a tensor of the program or a Python number.
+
+    torch records it as an in-place copy into a view (`CopySlices`) for basic indices, and
+    as `IndexPutBackward0` for advanced ones (index tensors, lists, masks).
+    """
+
+    kind: ClassVar[str] = "setitem"
+    name: str
+    index: Arg
+    value: Arg
+
+    def uses(self) -> tuple[str, ...]:
+        return (self.name, *refs_in(self.index), *refs_in(self.value))
+
+    def __str__(self) -> str:
+        return f"{self.name}[{index_source(self.index)}] = {arg_source(self.value)}"
+
+
+@dataclass(frozen=True)
+class ReadGrad(Step):
+    """`out = name.grad`: the gradient becomes a tensor of the program.
+
+    After `backward(create_graph=True)` it has a grad_fn, so ops on it and a second
+    backward through it are checked like any other.
+    """
+
+    kind: ClassVar[str] = "read_grad"
+    out: str
+    name: str
+
+    def binds(self) -> tuple[str, ...]:
+        return (self.out,)
+
+    def uses(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def __str__(self) -> str:
+        return f"{self.out} = {self.name}.grad"
+
+
+@dataclass(frozen=True)
+class AssignGrad(Step):
+    """`name.grad = torch.tensor(values)` (torch checks its shape and dtype; later
+    backward calls accumulate into it)."""
+
+    kind: ClassVar[str] = "assign_grad"
+    name: str
+    values: Values
+
+    def uses(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def __str__(self) -> str:
+        return f"{self.name}.grad = {self.values.source()}"
 
 
 STEP_TYPES: tuple[type[Step], ...] = (
     MakeLeaf, ApplyOp, Backward, AutogradGrad, ResetGrad, EnterGradMode, ExitGradMode,
-    MutateData, Detach, RequiresGrad, InplaceOp, RetainGrad, RegisterHook,
+    MutateData, Detach, RequiresGrad, InplaceOp, RetainGrad, RegisterHook, SetItem, ReadGrad,
+    AssignGrad,
 )
 _STEP_BY_KIND: dict[str, type[Step]] = {cls.kind: cls for cls in STEP_TYPES}
 
@@ -445,9 +586,10 @@ class Program:
         return "\n".join(lines)
 
     def ops(self) -> tuple[str, ...]:
-        """The op names the program exercises (ops and in-place methods), sorted."""
+        """The op names the program exercises (ops, in-place methods, setitem), sorted."""
         names = {s.op for s in self.steps if isinstance(s, ApplyOp)}
         names |= {s.method for s in self.steps if isinstance(s, InplaceOp)}
+        names |= {s.kind for s in self.steps if isinstance(s, SetItem)}
         return tuple(sorted(names))
 
     def to_json(self) -> str:
@@ -488,6 +630,12 @@ def _encode(value: Any) -> Any:
         return {"ref": value.name}
     if isinstance(value, Slice):
         return {"slice": [value.start, value.stop, value.step]}
+    if isinstance(value, IntList):
+        return {"list": list(value.items)}
+    if isinstance(value, EllipsisIndex):
+        return {"ellipsis": None}
+    if isinstance(value, DTypeArg):
+        return {"dtype": value.name}
     if isinstance(value, Values):
         return {"values": {"shape": list(value.shape), "dtype": value.dtype,
                            "data": [encode_float(v) for v in value.data]}}
@@ -507,9 +655,16 @@ def _decode(value: Any) -> Any:
             return Ref(payload)
         if tag == "slice":
             return Slice(*payload)
+        if tag == "list":
+            return IntList(tuple(payload))
+        if tag == "ellipsis":
+            return EllipsisIndex()
+        if tag == "dtype":
+            return DTypeArg(payload)
         if tag == "values":
-            return Values(tuple(payload["shape"]),
-                          tuple(decode_float(v) for v in payload["data"]), payload["dtype"])
+            dtype = payload["dtype"]
+            data = (decode_float(v) for v in payload["data"])
+            return Values(tuple(payload["shape"]), typed_data(tuple(data), dtype), dtype)
         if tag == "float":
             return float(payload)
         raise ValueError(f"unknown tag {tag!r} in program JSON")

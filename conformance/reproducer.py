@@ -13,7 +13,9 @@ import textwrap
 from conformance.compare import Finding
 from conformance.engines import is_adapter_spec
 from conformance.program import (
+    HOOK_RESULTS,
     ApplyOp,
+    AssignGrad,
     AutogradGrad,
     Backward,
     Detach,
@@ -23,9 +25,11 @@ from conformance.program import (
     MakeLeaf,
     MutateData,
     Program,
+    ReadGrad,
     RegisterHook,
     RequiresGrad,
     ResetGrad,
+    SetItem,
     Step,
     float_source,
 )
@@ -73,9 +77,11 @@ class Recorder:
                 if value.grad is not None:  # (None is what most tensors have)
                     self.show(f"{name}.grad", value.grad)
 
-    def hook(self, label, factor=None):
+    def hook(self, label, factor=None, result=None):
         def hook(grad):
             self.show(f"hook on {label} saw", grad)
+            if result is not None:
+                return result(grad)
             return None if factor is None else grad * factor
         return hook
 
@@ -169,14 +175,19 @@ def program_source(program: Program) -> str:
 
 def _step_lines(step: Step) -> list[str]:
     if isinstance(step, RegisterHook):
-        factor = "" if step.hook == "record" else f", factor={float_source(step.factor)}"
-        return [f"{step.name}.register_hook(out.hook({step.name!r}{factor}))"]
+        if step.hook == "scale":
+            extra = f", factor={float_source(step.factor)}"
+        elif step.hook == "record":
+            extra = ""
+        else:
+            extra = f", result=lambda g: {HOOK_RESULTS[step.hook]}"
+        return [f"{step.name}.register_hook(out.hook({step.name!r}{extra}))"]
     code = [str(step)]
-    if isinstance(step, MakeLeaf | ApplyOp | Detach | AutogradGrad):
+    if isinstance(step, MakeLeaf | ApplyOp | Detach | AutogradGrad | ReadGrad):
         code += [f"out.show({name!r}, {name})" for name in step.binds()]
-    elif isinstance(step, MutateData | RequiresGrad | InplaceOp):
+    elif isinstance(step, MutateData | RequiresGrad | InplaceOp | SetItem):
         code.append(f"out.show({step.name!r}, {step.name})")
-    elif isinstance(step, ResetGrad):
+    elif isinstance(step, ResetGrad | AssignGrad):
         code.append(f"out.show('{step.name}.grad', {step.name}.grad)")
     if isinstance(step, Backward | AutogradGrad):
         code.append("out.grads(locals())")

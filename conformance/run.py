@@ -21,12 +21,13 @@ from typing import Any, Literal, Protocol, TypeAlias, cast, runtime_checkable
 
 import numpy as np
 
-from conformance.catalogue import CATALOGUE, output_count, to_index
+from conformance.catalogue import CATALOGUE, returns_tuple
 from conformance.engines import protocol as caps
 from conformance.engines.protocol import Engine, EngineBase, NotApplicable
 from conformance.program import (
     ApplyOp,
     Arg,
+    AssignGrad,
     AutogradGrad,
     Backward,
     Detach,
@@ -36,13 +37,16 @@ from conformance.program import (
     MakeLeaf,
     MutateData,
     Program,
+    ReadGrad,
     Ref,
     RegisterHook,
     RequiresGrad,
     ResetGrad,
     RetainGrad,
+    SetItem,
     Step,
     Values,
+    python_index,
 )
 
 Status = Literal["ok", "raised", "skipped", "not_applicable", "broken"]
@@ -125,8 +129,11 @@ class ObservationError(Exception):
 def required_capabilities(step: Step) -> frozenset[str]:
     """The optional engine capabilities a step needs (the core needs none)."""
     needed: set[str] = set()
-    if isinstance(step, MakeLeaf) and step.values.dtype == "float64":
-        needed.add(caps.FLOAT64)
+    if isinstance(step, MakeLeaf):
+        if step.values.dtype == "float64":
+            needed.add(caps.FLOAT64)
+        elif step.values.dtype in ("int64", "bool"):
+            needed.add(caps.INTEGER_LEAVES)
     elif isinstance(step, Backward | AutogradGrad):
         if isinstance(step, AutogradGrad):
             needed.add(caps.AUTOGRAD_GRAD)
@@ -143,7 +150,7 @@ def required_capabilities(step: Step) -> frozenset[str]:
     else:
         simple = {ResetGrad: caps.RESET_GRAD, Detach: caps.DETACH, RetainGrad: caps.RETAIN_GRAD,
                   RequiresGrad: caps.REQUIRES_GRAD_, InplaceOp: caps.INPLACE,
-                  RegisterHook: caps.HOOKS}
+                  RegisterHook: caps.HOOKS, SetItem: caps.SETITEM, AssignGrad: caps.ASSIGN_GRAD}
         capability = simple.get(type(step))
         if capability is not None:
             needed.add(capability)
@@ -288,18 +295,23 @@ class Session:
             self.optional.retain_grad(tensors[step.name])
         elif isinstance(step, RegisterHook):
             self.optional.register_hook(tensors[step.name], self._hook(step))
+        elif isinstance(step, SetItem):
+            self.optional.setitem(tensors[step.name], self._resolve(step.index),
+                                  self._resolve(step.value))
+        elif isinstance(step, ReadGrad):
+            tensors[step.out] = engine.grad(tensors[step.name])
+        elif isinstance(step, AssignGrad):
+            self.optional.assign_grad(tensors[step.name], self._constant(step.values))
         else:
             raise TypeError(f"unknown step {step!r}")
 
     def _apply(self, step: ApplyOp) -> None:
         args = [self._resolve(arg) for arg in step.args]
-        if CATALOGUE[step.op].call.form == "getitem":
-            args[1] = to_index(step.args[1])
         result = self.engine.apply(step.op, args, {k: self._resolve(v) for k, v in step.kwargs})
-        count = output_count(step)
-        if count == 1:
+        if not returns_tuple(step):
             self.tensors[step.outs[0]] = result
             return
+        count = len(step.outs)
         if not isinstance(result, tuple | list) or len(result) != count:
             raise ObservationError(f"{step.op} returned {type(result).__name__}, "
                                    f"expected {count} results")
@@ -332,16 +344,16 @@ class Session:
             session.hook_calls.append(call)
             if step.hook == "scale":
                 return session.engine.apply("mul", (grad, step.factor), {})
-            return None
+            if step.hook in ("unsqueeze", "double", "float"):  # see HOOK_RESULTS
+                args = (grad, 0) if step.hook == "unsqueeze" else (grad,)
+                return session.engine.apply(step.hook, args, {})
+            return 1 if step.hook == "number" else None
 
         return hook
 
     def _resolve(self, arg: Arg) -> Any:
-        if isinstance(arg, Ref):
-            return self.tensors[arg.name]
-        if isinstance(arg, tuple):
-            return tuple(self._resolve(item) for item in arg)
-        return arg
+        """An argument as the engine receives it: its tensors, Python slices and lists."""
+        return python_index(arg, lambda ref: self.tensors[ref.name])
 
     def _constant(self, values: Values | None) -> Any:
         return None if values is None else self.engine.tensor(_array(values), False)
@@ -361,15 +373,15 @@ class Session:
     def _observe(self, step: Step) -> tuple[tuple[tuple[str, TensorState | None], ...],
                                             tuple[tuple[str, TensorState | None], ...]]:
         """(changed tensors, grads) worth recording after a successful step."""
-        if isinstance(step, MakeLeaf | ApplyOp | Detach | AutogradGrad):
+        if isinstance(step, MakeLeaf | ApplyOp | Detach | AutogradGrad | ReadGrad):
             changed: Sequence[str] = step.binds()
-        elif isinstance(step, MutateData | RequiresGrad | InplaceOp):
+        elif isinstance(step, MutateData | RequiresGrad | InplaceOp | SetItem):
             changed = (step.name,)
         else:
             changed = ()
         if isinstance(step, Backward | AutogradGrad):
             grad_names: Sequence[str] = self._live_names()
-        elif isinstance(step, ResetGrad):
+        elif isinstance(step, ResetGrad | AssignGrad):
             grad_names = (step.name,)
         else:
             grad_names = ()
@@ -445,6 +457,14 @@ class ProgramRunner(Protocol):
         """One trace per program, in order."""
 
 
+@runtime_checkable
+class BackgroundRunner(ProgramRunner, Protocol):
+    """A `ProgramRunner` that can run programs while this process does something else."""
+
+    def start(self, programs: Sequence[Program]) -> Callable[[], list[Trace]]:
+        """Start the programs; the result waits for their traces."""
+
+
 AnyEngine: TypeAlias = Engine | ProgramRunner
 
 
@@ -456,6 +476,19 @@ def run_program(program: Program, engine: AnyEngine) -> Trace:
     for _ in session.run(program):
         pass
     return session.trace()
+
+
+def run_pair(program: Program, engine: AnyEngine, oracle: AnyEngine) -> tuple[Trace, Trace]:
+    """The program's traces on the engine and on the oracle; an engine in a worker process
+    runs it while the oracle runs here."""
+    if not isinstance(engine, BackgroundRunner):
+        return run_program(program, engine), run_program(program, oracle)
+    collect = engine.start([program])
+    try:
+        expected = run_program(program, oracle)
+    finally:
+        (actual,) = collect()
+    return actual, expected
 
 
 def run_programs(programs: Sequence[Program], engine: AnyEngine) -> list[Trace]:

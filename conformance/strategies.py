@@ -26,15 +26,17 @@ from conformance.catalogue import (
     ANYWHERE,
     CATALOGUE,
     MAX_MAGNITUDE,
-    NONZERO,
     SCALARS,
     Domain,
     Interval,
     Operand,
     OpSpec,
+    draw_index,
 )
 from conformance.program import (
     ApplyOp,
+    Arg,
+    AssignGrad,
     AutogradGrad,
     Backward,
     Detach,
@@ -42,18 +44,25 @@ from conformance.program import (
     EnterGradMode,
     ExitGradMode,
     GradModeKind,
+    HookKind,
     InplaceOp,
+    IntList,
+    LeafDType,
     MakeLeaf,
     MutateData,
     Program,
+    ReadGrad,
     Ref,
     RegisterHook,
     RequiresGrad,
     ResetGrad,
     ResetHow,
     RetainGrad,
+    SetItem,
+    Slice,
     Step,
     Values,
+    refs_in,
 )
 
 # Leaf values: exactly representable, moderate, simplest first. Sums and products of a
@@ -62,11 +71,19 @@ from conformance.program import (
 GRID: tuple[float, ...] = (1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -3.0, 1.5, -1.5, 0.0,
                            0.25, -0.25, 2.5, -2.5, 0.75, -0.75, 1.25, -1.25)
 
-# Views a no_grad block makes of a grad-requiring tensor still require grad (torch quirk).
-VIEW_OPS = frozenset({"view", "reshape", "transpose", "getitem"})
+# Ops whose result may be a view of (or be) their input: in a no_grad block such results of
+# a grad-requiring tensor still require grad (torch quirk), and they share its memory.
+VIEW_OPS = frozenset(name for name, spec in CATALOGUE.items() if spec.view)
 # A guess for values generation cannot follow (gradients from autograd.grad).
 _UNKNOWN = Interval(-100.0, 100.0)
-_INPLACE_METHODS = ("add_", "mul_", "sub_", "div_", "zero_", "neg_", "relu_")
+
+# In-place methods: with a tensor-or-number operand (their image and the operand's domain
+# are the catalogue op's), without one (the op's domain and image), and the rest.
+_BINARY_INPLACE = {"add_": "add", "mul_": "mul", "sub_": "sub", "div_": "div"}
+_UNARY_INPLACE = {"zero_": "", "neg_": "neg", "relu_": "relu", "abs_": "abs", "exp_": "exp",
+                  "log_": "log", "sqrt_": "sqrt", "sigmoid_": "sigmoid", "tanh_": "tanh"}
+_OTHER_INPLACE = ("pow_", "clamp_", "fill_", "copy_", "masked_fill_")
+INPLACE_METHODS: tuple[str, ...] = (*_BINARY_INPLACE, *_UNARY_INPLACE, *_OTHER_INPLACE)
 
 SHAPES = st.lists(st.integers(1, 3), max_size=3).map(tuple)
 _BOOLEANS = st.booleans()
@@ -127,6 +144,7 @@ class ProgramBuilder:
         self.with_grad: set[str] = set()  # leaves that may have a .grad by now
         self.gradient_of: dict[str, str] = {}  # autograd.grad result -> its input
         self._count = 0
+        self._first: Operand | None = None  # what the next tensor() request should be
 
     def draw(self, strategy: st.SearchStrategy[Any]) -> Any:
         return self._draw(strategy)
@@ -145,6 +163,10 @@ class ProgramBuilder:
     def boolean(self) -> bool:
         return self._draw(_BOOLEANS)
 
+    def shape(self, min_rank: int = 0, max_rank: int = 3) -> tuple[int, ...]:
+        shape: tuple[int, ...] = self.draw(SHAPES)[:max_rank]
+        return shape + (2,) * (min_rank - len(shape))
+
     def program(self) -> Program:
         return Program(tuple(self.steps))
 
@@ -161,7 +183,34 @@ class ProgramBuilder:
         return operand
 
     def floats(self) -> list[Operand]:
-        return [o for o in self.operands.values() if o.is_float]
+        """Float tensors with elements (an empty one, say `x.narrow(0, 0, 0)`, is only ever
+        a result: what ops do with no elements is an edge of its own)."""
+        return [o for o in self.operands.values() if o.is_float and 0 not in o.shape]
+
+    def sharing(self, operand: Operand) -> list[Operand]:
+        """The tensors sharing memory with `operand` (views, detached copies), itself too."""
+        storage = operand.storage or operand.name
+        return [o for o in self.operands.values() if (o.storage or o.name) == storage]
+
+    def mutated(self, target: Operand, interval: Interval, *,
+                tracked: bool = False, lineage: frozenset[str] = frozenset()) -> None:
+        """Record an in-place change of `target` (now within `interval`): tensors sharing
+        its memory may hold the new values too, and autograd tracks them all if it tracks
+        the change."""
+        tracked = tracked and self.grad_enabled
+        for other in self.sharing(target):
+            self.bind(replace(
+                other, interval=interval if other.name == target.name
+                else other.interval.union(interval),
+                grid_values=False, requires_grad=other.requires_grad or (
+                    tracked and other.is_float),
+                depends_on=other.depends_on | lineage if tracked else other.depends_on))
+
+    def derived(self, source: Operand, name: str, **changes: Any) -> Operand:
+        """A new result like `source` (own memory, values not exact unless said)."""
+        changes.setdefault("storage", "")
+        changes.setdefault("grid_values", False)
+        return self.bind(replace(source, name=name, **changes))
 
     # ----------------------------------------------------------------- leaves and ops
 
@@ -170,7 +219,11 @@ class ProgramBuilder:
         if shape is None:
             shape = self.draw(SHAPES)
         size = math.prod(shape)
-        values = self.draw(_fixed_lists(grid(domain), size))
+        options = grid(domain)
+        if domain.away_from_zero:  # one sign: an interval can only say "away from 0" so
+            negative = self.boolean()
+            options = tuple(v for v in options if (v < 0) == negative)
+        values = self.draw(_fixed_lists(options, size))
         if dtype not in self.config.dtypes:
             dtype = self.choice(self.config.dtypes)
         if requires_grad is None:
@@ -181,22 +234,41 @@ class ProgramBuilder:
         self.steps.append(MakeLeaf(name, Values(shape, values, _as_dtype(dtype)), requires_grad))
         self.leaves.add(name)
         interval = Interval.of(*values) if values else Interval(0.0, 0.0)
-        return self.bind(Operand(name, shape, dtype, interval, requires_grad))
+        return self.bind(Operand(name, shape, dtype, interval, requires_grad,
+                                 grid_values=True))
 
-    def apply(self, spec: OpSpec) -> tuple[Operand, ...]:
-        """Append a call of `spec` (nothing if its result would be too large)."""
-        call = spec.signature(self, spec)
+    def constant(self, values: Values) -> Operand:
+        """A leaf with exactly these values, not requiring grad (indices, masks, targets)."""
+        name = self.new_name()
+        self.steps.append(MakeLeaf(name, values, requires_grad=False))
+        self.leaves.add(name)
+        numbers = [float(v) for v in values.data] or [0.0]
+        return self.bind(Operand(name, values.shape, values.dtype, Interval.of(*numbers),
+                                 grid_values=True))
+
+    def apply(self, spec: OpSpec, first: Operand | None = None) -> tuple[Operand, ...]:
+        """Append a call of `spec` (nothing if its result would be too large); `first`, if
+        the call can take it, is its first tensor operand."""
+        self._first = first
+        try:
+            call = spec.signature(self, spec)
+        finally:
+            self._first = None
         if not call.out_interval.magnitude() <= MAX_MAGNITUDE:
             return ()
-        operands = [self.operands[arg.name] for arg in call.args if isinstance(arg, Ref)]
-        tracked = any(o.requires_grad for o in operands)
-        requires_grad = spec.differentiable and tracked and (
-            self.grad_enabled or spec.name in VIEW_OPS)
+        operands = [self.operands[name] for arg in (*call.args, *(v for _, v in call.kwargs))
+                    for name in refs_in(arg)]
+        # A view requires grad as its base does (expand_as's other operand gives a shape only).
+        tracked = any(o.requires_grad for o in (operands[:1] if spec.view else operands))
+        requires_grad = spec.differentiable and tracked and (self.grad_enabled or spec.view)
         depends_on = _lineage(operands) if requires_grad else frozenset()
+        storage = (operands[0].storage or operands[0].name) if spec.view and operands else ""
+        exact = spec.view and all(o.grid_values for o in operands)
         outs = tuple(self.new_name() for _ in call.out_shapes)
         self.steps.append(ApplyOp(outs, spec.name, call.args, call.kwargs))
         return tuple(self.bind(Operand(name, shape, dtype, call.out_interval,
-                                        requires_grad and dtype.startswith("float"), depends_on))
+                                        requires_grad and dtype.startswith("float"), depends_on,
+                                        storage, exact))
                      for name, shape, dtype in zip(outs, call.out_shapes, call.out_dtypes,
                                                    strict=True))
 
@@ -206,9 +278,9 @@ class ProgramBuilder:
         name = self.new_name()
         self.steps.append(ApplyOp((name,), op, tuple(Ref(o.name) for o in operands)))
         tracked = any(o.requires_grad for o in operands) and self.grad_enabled
-        return self.bind(replace(operands[0], name=name, requires_grad=tracked,
-                                 interval=spec.image([o.interval for o in operands]),
-                                 depends_on=_lineage(operands)))
+        return self.derived(operands[0], name, requires_grad=tracked,
+                            interval=spec.image([o.interval for o in operands]),
+                            depends_on=_lineage(operands))
 
     def op(self, ops: Sequence[str] | None = None) -> tuple[Operand, ...]:
         name = self.choice(tuple(ops or self.config.ops))
@@ -216,19 +288,35 @@ class ProgramBuilder:
 
     # ----------------------------------------------------------------- OperandSource
 
-    def tensor(self, domain: Domain = ANYWHERE, *, min_rank: int = 0,
+    def tensor(self, domain: Domain = ANYWHERE, *, min_rank: int = 0, max_rank: int = 3,
                shape: tuple[int, ...] | None = None, dtype: str | None = None) -> Operand:
-        candidates = [o for o in self.floats() if domain.admits(o.interval)
-                      and len(o.shape) >= min_rank and (shape is None or o.shape == shape)
-                      and (dtype is None or o.dtype == dtype)]
-        return self._reuse_or_new(candidates, lambda: self.leaf(
-            domain, shape if shape is not None else self._shape(min_rank), dtype=dtype))
+        def fits(o: Operand) -> bool:
+            return (o.is_float and domain.admits(o.interval)
+                    and min_rank <= len(o.shape) <= max_rank
+                    and (shape is None or o.shape == shape)
+                    and (dtype is None or o.dtype == dtype)
+                    and (o.grid_values or not domain.grid_values))
+
+        first, self._first = self._first, None
+        if first is not None and fits(first):
+            return first
+        return self._reuse_or_new([o for o in self.floats() if fits(o)], lambda: self.leaf(
+            domain, shape if shape is not None else self.shape(min_rank, max_rank),
+            dtype=dtype))
 
     def partner(self, shape: tuple[int, ...], domain: Domain = ANYWHERE) -> Operand:
         candidates = [o for o in self.floats()
-                      if domain.admits(o.interval) and _broadcasts(o.shape, shape)]
+                      if domain.admits(o.interval) and _broadcasts(o.shape, shape)
+                      and (o.grid_values or not domain.grid_values)]
         return self._reuse_or_new(candidates, lambda: self.leaf(
             domain, self._broadcastable_shape(shape)))
+
+    def value_for(self, shape: tuple[int, ...], dtype: str | None = None) -> Operand:
+        """A float tensor that broadcasts *to* `shape` (what `t[index] = value` accepts)."""
+        candidates = [o for o in self.floats() if _broadcasts_to(o.shape, shape)
+                      and (dtype is None or o.dtype == dtype)]
+        return self._reuse_or_new(candidates, lambda: self.leaf(
+            shape=self._broadcastable_shape(shape), dtype=dtype))
 
     def condition(self, shape: tuple[int, ...]) -> Operand:
         candidates = [o for o in self.operands.values()
@@ -253,9 +341,6 @@ class ProgramBuilder:
         suffix = shape[len(shape) - kept:]
         return tuple(1 if self.boolean() else n for n in suffix)
 
-    def _shape(self, min_rank: int) -> tuple[int, ...]:
-        shape: tuple[int, ...] = self.draw(SHAPES)
-        return shape if len(shape) >= min_rank else shape + (2,) * (min_rank - len(shape))
 
     # ----------------------------------------------------------------- picking tensors
 
@@ -278,9 +363,9 @@ class ProgramBuilder:
             leaf = self.leaf(requires_grad=True)
         name = self.new_name()
         self.steps.append(ApplyOp((name,), "mul", (Ref(leaf.name), 2.0)))
-        return self.bind(replace(leaf, name=name, requires_grad=self.grad_enabled,
-                                 interval=Interval(2 * leaf.interval.lo, 2 * leaf.interval.hi),
-                                 depends_on=_lineage([leaf])))
+        return self.derived(leaf, name, requires_grad=self.grad_enabled,
+                            interval=Interval(2 * leaf.interval.lo, 2 * leaf.interval.hi),
+                            depends_on=_lineage([leaf]))
 
     def scalar_root(self, root: Operand | None = None) -> Operand:
         """`root` (or a tracked result) reduced to a scalar by `.sum()` if needed."""
@@ -292,8 +377,8 @@ class ProgramBuilder:
         size = math.prod(root.shape)
         interval = Interval(min(root.interval.lo * size, root.interval.lo),
                             max(root.interval.hi * size, root.interval.hi))
-        return self.bind(replace(root, name=name, shape=(), interval=interval,
-                                 depends_on=_lineage([root])))
+        return self.derived(root, name, shape=(), interval=interval,
+                            depends_on=_lineage([root]))
 
     def values_like(self, operand: Operand) -> Values:
         size = math.prod(operand.shape)
@@ -359,34 +444,87 @@ class ProgramBuilder:
             self.grad_modes.pop()
 
     def inplace(self, target: Operand | None = None) -> None:
-        """`target.<method>(arg)`; the value range follows the method."""
+        """`target.<method>(args)`; the value range follows the method."""
         target = target or self.pick(self.floats() or [self.leaf()])
-        method = self.choice(_INPLACE_METHODS)
-        args: tuple[Any, ...] = ()
+        method = self.choice(INPLACE_METHODS)
+        call = self._inplace_call(target, method)
+        if call is None:
+            return
+        args, interval = call
+        self.steps.append(InplaceOp(target.name, method, args))
+        partners = [self.operands[name] for arg in args for name in refs_in(arg)]
+        self.mutated(target, interval,
+                     tracked=target.requires_grad or any(p.requires_grad for p in partners),
+                     lineage=_lineage([target, *partners]))
+
+    def _inplace_call(self, target: Operand, method: str
+                      ) -> tuple[tuple[Arg, ...], Interval] | None:
+        """(args, resulting value range) for `target.<method>(...)`, or None if `target` is
+        outside the method's domain or the result would be too large."""
+        args: tuple[Arg, ...] = ()
         interval = target.interval
-        if method in ("add_", "sub_", "mul_", "div_"):
-            domain = NONZERO if method == "div_" else ANYWHERE
+        if method in _BINARY_INPLACE:
+            spec = CATALOGUE[_BINARY_INPLACE[method]]
+            domain = spec.other_domain
             if self.boolean():
-                value = self.choice(tuple(v for v in SCALARS
-                                                        if domain.admits_value(v)))
+                value = self.choice(_scalar_grid(domain))
                 args, other = (value,), Interval(value, value)
             else:
-                partner = self.tensor(domain, shape=target.shape)
+                partner = self.value_for(target.shape)
+                if not domain.admits(partner.interval):
+                    return None
                 args, other = (Ref(partner.name),), partner.interval
-            interval = _inplace_image(method, interval, other)
+            interval = spec.image([interval, other])
         elif method == "zero_":
             interval = Interval(0.0, 0.0)
-        elif method == "neg_":
-            interval = Interval(-interval.hi, -interval.lo)
+        elif method in _UNARY_INPLACE:
+            spec = CATALOGUE[_UNARY_INPLACE[method]]
+            if not spec.domain.admits(interval):
+                return None
+            interval = spec.image([interval])
+        elif method == "pow_":
+            args, interval = (2,), CATALOGUE["square"].image([interval])
+        elif method == "clamp_":
+            low, high = sorted((float(self.choice(SCALARS)), float(self.choice(SCALARS))))
+            args = (low, high)
+            interval = Interval(min(max(interval.lo, low), high), min(max(interval.hi, low), high))
+        elif method == "fill_":
+            value = self.choice(SCALARS)
+            args, interval = (value,), Interval(value, value)
+        elif method == "copy_":
+            source = self.value_for(target.shape)
+            args, interval = (Ref(source.name),), source.interval
+        else:  # masked_fill_: the mask broadcasts to the target's shape
+            mask = self.constant(_random_mask(self, self._broadcastable_shape(target.shape)))
+            value = self.choice(SCALARS)
+            args, interval = (Ref(mask.name), value), interval.union(Interval(value, value))
+        return None if interval.magnitude() > MAX_MAGNITUDE else (args, interval)
+
+    def setitem(self, target: Operand, *, advanced: bool | None = None) -> None:
+        """`target[index] = value`, value a number or a tensor broadcasting to the part."""
+        if advanced is None:
+            advanced = bool(target.shape) and self.boolean()
+        index, part = draw_index(self, target.shape, advanced=advanced, unique=True)
+        value: Arg
+        if self.boolean():
+            number = self.choice(SCALARS)
+            value, interval, partners = number, Interval(number, number), []
         else:
-            interval = Interval(max(interval.lo, 0.0), max(interval.hi, 0.0))
-        if interval.magnitude() > MAX_MAGNITUDE:
-            return
-        self.steps.append(InplaceOp(target.name, method, args))
-        partners = [self.operands[a.name] for a in args if isinstance(a, Ref)]
-        tracked = target.requires_grad or any(p.requires_grad for p in partners)
-        self.bind(replace(target, interval=interval, requires_grad=tracked,
-                          depends_on=target.depends_on | _lineage(partners)))
+            # index_put (advanced) needs one dtype; a basic index copies with a cast.
+            source = self.value_for(part, target.dtype if advanced else None)
+            value, interval, partners = Ref(source.name), source.interval, [source]
+        self.steps.append(SetItem(target.name, index, value))
+        self.mutated(target, target.interval.union(interval),
+                     tracked=any(p.requires_grad for p in partners),
+                     lineage=_lineage(partners))
+
+    def read_grad(self, leaf: Operand, *, create_graph: bool) -> Operand:
+        """`g = leaf.grad` as a tensor of the program (tracked after create_graph)."""
+        name = self.new_name()
+        self.steps.append(ReadGrad(name, leaf.name))
+        self.gradient_of[name] = leaf.name
+        return self.bind(Operand(name, leaf.shape, leaf.dtype, _UNKNOWN, create_graph,
+                                 leaf.depends_on | {leaf.name} if create_graph else frozenset()))
 
 
 def float_dtype(operand: Operand) -> DType:
@@ -414,9 +552,21 @@ def _broadcasts(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return True
 
 
+def _broadcasts_to(a: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    return _broadcasts(a, shape) and np.broadcast_shapes(a, shape) == shape
+
+
+def _scalar_grid(domain: Domain) -> tuple[float, ...]:
+    return tuple(v for v in SCALARS if domain.admits_value(v))
+
+
+def _random_mask(b: ProgramBuilder, shape: tuple[int, ...]) -> Values:
+    return Values(shape, tuple(b.boolean() for _ in range(math.prod(shape))), "bool")
+
+
 def _inplace_image(method: str, target: Interval, other: Interval) -> Interval:
     """Value range after `target.add_(other)` and friends: that of `target + other`."""
-    return CATALOGUE[method.removesuffix("_")].image([target, other])
+    return CATALOGUE[_BINARY_INPLACE[method]].image([target, other])
 
 
 # --------------------------------------------------------------------------- actions
@@ -475,7 +625,7 @@ def data_action(b: ProgramBuilder) -> None:
     interval = _inplace_image(method, target.interval, Interval(value, value))
     if interval.magnitude() <= MAX_MAGNITUDE:
         b.steps.append(MutateData(target.name, method, value))
-        b.bind(replace(target, interval=interval))
+        b.mutated(target, interval)
 
 
 def detach_action(b: ProgramBuilder) -> None:
@@ -483,7 +633,8 @@ def detach_action(b: ProgramBuilder) -> None:
     source = b.pick(b.floats() or [b.leaf()])
     name = b.new_name()
     b.steps.append(Detach(name, source.name))
-    detached = b.bind(replace(source, name=name, requires_grad=False))
+    detached = b.bind(replace(source, name=name, requires_grad=False, depends_on=frozenset(),
+                              storage=source.storage or source.name))
     b.leaves.add(name)
     follow_up = b.choice(("none", "inplace", "requires_grad_"))
     if follow_up == "inplace":
@@ -495,6 +646,54 @@ def detach_action(b: ProgramBuilder) -> None:
 
 def inplace_action(b: ProgramBuilder) -> None:
     b.inplace()
+
+
+def setitem_action(b: ProgramBuilder) -> None:
+    """`t[index] = value` into a non-leaf or a tensor not requiring grad (`a[0] = x`
+    makes `a` require grad, with a CopySlices grad_fn)."""
+    targets = [o for o in b.floats()
+               if not (o.requires_grad and o.name in b.leaves) and o.storage == ""]
+    target = b.pick(targets) if targets else b.tracked_result()
+    b.setitem(target)
+
+
+def view_inplace_action(b: ProgramBuilder) -> None:
+    """A view of a tensor changed in place (or written by setitem), maybe after an op
+    saved the base: CopySlices on the base, AsStridedBackward0 on other views, version
+    errors naming them; and torch's refusals (expanded views, views from split/unbind)."""
+    base = b.tracked_result() if b.boolean() else b.pick(
+        [o for o in b.floats() if not o.requires_grad] or [b.leaf(requires_grad=False)])
+    if b.boolean():  # something saves the base (or its view) before the change
+        b.apply(CATALOGUE[b.choice(("mul", "exp", "sin", "sigmoid", "pow"))], first=base)
+    views = b.apply(CATALOGUE[b.choice(_VIEWS_TO_MUTATE)], first=base)
+    if not views:
+        return
+    view = b.pick(views)
+    if b.boolean():
+        b.setitem(view)
+    else:
+        b.inplace(view)
+
+
+# View ops whose result an in-place op may change (expand and split/unbind results: torch
+# refuses, which is compared too).
+_VIEWS_TO_MUTATE = ("getitem", "view", "transpose", "select", "narrow", "unsqueeze",
+                    "squeeze", "permute", "T", "reshape", "flatten", "expand", "unbind",
+                    "split")
+
+
+def assign_grad_action(b: ProgramBuilder) -> None:
+    """`x.grad = tensor` of x's shape and dtype: later backward calls accumulate into it."""
+    leaves = [o for o in b.tracked() if o.name in b.leaves]
+    if leaves:
+        target = b.pick(leaves)
+        b.steps.append(AssignGrad(target.name, b.values_like(target)))
+        b.with_grad.add(target.name)
+
+
+def create_graph_backward_action(b: ProgramBuilder) -> None:
+    """backward(create_graph=True): `.grad` accumulates out of place, with a grad_fn."""
+    b.backward(retain_graph=True, create_graph=True)
 
 
 def hook_action(b: ProgramBuilder) -> None:
@@ -515,7 +714,12 @@ def error_action(b: ProgramBuilder) -> None:
         "implicit_nonscalar", "wrong_gradient_shape", "backward_untracked", "leaf_inplace",
         "saved_inplace", "second_backward", "retain_grad_untracked", "hook_untracked",
         "requires_grad_false_nonleaf", "grad_unused_input", "grad_untracked_input",
+        "bad_hook_result", "assign_grad_mismatch", "integer_requires_grad", "leaf_setitem",
+        "index_out_of_range",
     ))
+    if kind in _MORE_ERRORS:
+        _MORE_ERRORS[kind](b)
+        return
     if kind == "implicit_nonscalar":
         root = b.tracked_result()
         b.steps.append(Backward(root.name))
@@ -556,6 +760,66 @@ def error_action(b: ProgramBuilder) -> None:
         b.steps.append(AutogradGrad(outs, (root.name,), inputs))
 
 
+def _bad_hook_result(b: ProgramBuilder) -> None:
+    """A hook returning a tensor of another size or dtype, or not a tensor, then backward."""
+    target = b.tracked_result()
+    kind: HookKind = b.choice(("unsqueeze", "double" if target.dtype == "float32" else "float",
+                               "number"))
+    b.steps.append(RegisterHook(target.name, kind))
+    b.backward(target)
+
+
+def _assign_grad_mismatch(b: ProgramBuilder) -> None:
+    """`x.grad = t` with t of another shape or dtype."""
+    leaves = [o for o in b.tracked() if o.name in b.leaves]
+    target = b.pick(leaves) if leaves else b.leaf(requires_grad=True)
+    values = b.values_like(target)
+    if b.boolean():
+        shape = b.draw(SHAPES)
+        values = Values(shape, (1.0,) * math.prod(shape), values.dtype)
+    else:
+        values = replace(values, dtype="float64" if values.dtype == "float32" else "float32")
+    b.steps.append(AssignGrad(target.name, values))
+
+
+def _integer_requires_grad(b: ProgramBuilder) -> None:
+    """An int64 or bool leaf made with requires_grad=True, or asked to require grad."""
+    shape = b.draw(SHAPES)
+    dtype: LeafDType = b.choice(("int64", "bool"))
+    data = tuple(b.integer(0, 2) if dtype == "int64" else b.boolean()
+                 for _ in range(math.prod(shape)))
+    values = Values(shape, data, dtype)
+    name = b.new_name()
+    if b.boolean():
+        b.steps.append(MakeLeaf(name, values, requires_grad=True))
+    else:
+        b.steps.append(MakeLeaf(name, values, requires_grad=False))
+        b.steps.append(RequiresGrad(name, True))
+
+
+def _leaf_setitem(b: ProgramBuilder) -> None:
+    """`x[index] = v` on a leaf that requires grad (a view of it changes in place)."""
+    leaves = [o for o in b.tracked() if o.name in b.leaves and o.shape]
+    b.setitem(b.pick(leaves) if leaves else b.leaf(requires_grad=True, shape=(2,)))
+
+
+def _index_out_of_range(b: ProgramBuilder) -> None:
+    """`x[n]` for a dim of size n, or `x[:, [n]]`: IndexError."""
+    x = b.tensor(min_rank=1)
+    dim = b.integer(0, len(x.shape) - 1)
+    size = x.shape[dim]
+    entry: Arg = size if b.boolean() else (-size - 1 if b.boolean() else IntList((size,)))
+    index = (*(Slice(),) * dim, entry)
+    b.steps.append(ApplyOp((b.new_name(),), "getitem", (Ref(x.name), index)))
+
+
+_MORE_ERRORS: dict[str, Action] = {
+    "bad_hook_result": _bad_hook_result, "assign_grad_mismatch": _assign_grad_mismatch,
+    "integer_requires_grad": _integer_requires_grad, "leaf_setitem": _leaf_setitem,
+    "index_out_of_range": _index_out_of_range,
+}
+
+
 # --------------------------------------------------------------------------- behaviours
 
 
@@ -588,8 +852,19 @@ def _repeated_backward(b: ProgramBuilder) -> None:
 
 
 def _higher_order(b: ProgramBuilder) -> None:
-    """A gradient taken with create_graph=True, transformed, and differentiated again."""
-    grads = b.autograd_grad(create_graph=True)
+    """A gradient taken with create_graph=True (by autograd.grad, or by backward and then
+    read from `.grad`), transformed, and differentiated again."""
+    if b.boolean():
+        root = b.backward(create_graph=True)
+        leaves = [o for o in b.tracked() if o.name in b.with_grad & root.depends_on]
+        if not leaves:
+            return
+        leaf = b.pick(leaves)
+        grads: tuple[Operand, ...] = (b.read_grad(leaf, create_graph=True),)
+        if b.boolean():  # so that the second backward's result is not added to the first
+            b.steps.append(ResetGrad(leaf.name, "none"))
+    else:
+        grads = b.autograd_grad(create_graph=True)
     if not grads:
         return
     grad = b.pick(grads)
@@ -620,7 +895,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("gradients", (op_action,), finale=_single_backward),
     Recipe("accumulation",
            _weighted((op_action, 3), (backward_action, 2), (reset_grad_action, 1),
-                     (retain_grad_action, 1)),
+                     (retain_grad_action, 1), (assign_grad_action, 1),
+                     (create_graph_backward_action, 1)),
            finale=backward_action, max_body=8),
     Recipe("retain_graph", (op_action,), finale=_repeated_backward),
     Recipe("no_grad",
@@ -631,6 +907,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("detach", _weighted((op_action, 3), (detach_action, 2)),
            finale=backward_action, max_body=8),
     Recipe("inplace", _weighted((op_action, 3), (inplace_action, 2)),
+           finale=backward_action, max_body=8),
+    Recipe("views", _weighted((op_action, 2), (view_inplace_action, 2), (setitem_action, 2)),
            finale=backward_action, max_body=8),
     Recipe("hooks", _weighted((op_action, 3), (hook_action, 2), (retain_grad_action, 1)),
            finale=_repeated_backward, max_body=8),

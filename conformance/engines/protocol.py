@@ -36,11 +36,14 @@ INPLACE = "inplace"                # inplace(t, method, args): `t.add_(..)` and 
 RESET_GRAD = "reset_grad"          # reset_grad(t, how): grad.zero_(), grad.data.zero_(), = None
 ERRORS = "errors"                  # raises torch's exception classes with torch's messages
 WARNINGS = "warnings"              # emits torch's warnings (compared by category and text)
+INTEGER_LEAVES = "integer_leaves"  # tensor(...) of int64 and bool arrays (indices, masks)
+SETITEM = "setitem"                # setitem(t, index, value): `t[index] = value`
+ASSIGN_GRAD = "assign_grad"        # assign_grad(t, value): `t.grad = value`
 
 ALL_CAPABILITIES: frozenset[str] = frozenset({
     FLAGS, GRAD_FN_NAMES, FLOAT64, GRAD_MODE, DETACH, DATA, REQUIRES_GRAD_, RETAIN_GRAD,
     RETAIN_GRAPH, CREATE_GRAPH, BACKWARD_INPUTS, AUTOGRAD_GRAD, HOOKS, INPLACE, RESET_GRAD,
-    ERRORS, WARNINGS,
+    ERRORS, WARNINGS, INTEGER_LEAVES, SETITEM, ASSIGN_GRAD,
 })
 
 REQUIRED_MEMBERS: tuple[str, ...] = (
@@ -52,7 +55,7 @@ CAPABILITY_METHODS: Mapping[str, str] = {
     FLAGS: "flags", GRAD_FN_NAMES: "flags", GRAD_MODE: "grad_mode", DETACH: "detach",
     DATA: "data", REQUIRES_GRAD_: "requires_grad_", RETAIN_GRAD: "retain_grad",
     AUTOGRAD_GRAD: "autograd_grad", HOOKS: "register_hook", INPLACE: "inplace",
-    RESET_GRAD: "reset_grad",
+    RESET_GRAD: "reset_grad", SETITEM: "setitem", ASSIGN_GRAD: "assign_grad",
 }
 
 Hook = Callable[[Any], Any]
@@ -67,7 +70,8 @@ class Engine(Protocol):
     capabilities: frozenset[str]
 
     def tensor(self, values: np.ndarray, requires_grad: bool) -> Any:
-        """A leaf from an array (float32 or float64), requiring grad or not."""
+        """A leaf from an array (float32 or float64; int64 or bool with `integer_leaves`),
+        requiring grad or not."""
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         """The tensor's values as a fresh NumPy array (a copy: later mutation must not show)."""
@@ -133,6 +137,15 @@ class EngineBase:
 
     def reset_grad(self, tensor: Any, how: str) -> None:
         """how: "zero_" (`t.grad.zero_()`), "data.zero_" or "none" (`t.grad = None`)."""
+        raise NotImplementedError
+
+    def setitem(self, tensor: Any, index: Any, value: Any) -> None:
+        """`tensor[index] = value`: `index` is a Python index (ints, slices, None, `...`,
+        lists, the engine's int64/bool tensors), `value` a tensor or a Python number."""
+        raise NotImplementedError
+
+    def assign_grad(self, tensor: Any, value: Any) -> None:
+        """`tensor.grad = value` (an engine tensor)."""
         raise NotImplementedError
 
 

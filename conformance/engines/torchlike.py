@@ -19,12 +19,6 @@ from conformance.catalogue import CATALOGUE
 from conformance.engines import protocol as caps
 from conformance.engines.protocol import EngineBase, EngineSpecError, Hook, first_line
 
-# Operator symbols and the tensor dunder that implements each.
-_DUNDERS: Mapping[str, str] = {
-    "+": "__add__", "-": "__sub__", "*": "__mul__", "/": "__truediv__", "**": "__pow__",
-    "@": "__matmul__", ">": "__gt__", "neg": "__neg__",
-}
-
 Invoker = Callable[[Sequence[Any], Mapping[str, Any]], Any]
 
 
@@ -44,9 +38,15 @@ class TorchLikeEngine(EngineBase):
         except Exception as error:  # a broken engine must be reported, not crash the kit
             raise EngineSpecError(f"module {module.__name__!r}: tensor([0.0]) raised "
                                   f"{type(error).__name__}: {first_line(error)}") from None
-        self._dtypes = {"float32": module.float32, "float64": getattr(module, "float64", None)}
+        self._dtypes = {name: getattr(module, name, None)
+                        for name in ("float32", "float64", "int64", "bool")}
         self._invokers: dict[str, Invoker] = {}
         self.capabilities = self._probe_capabilities()
+        # torch warns some things only once per process (TORCH_WARN_ONCE); a program's
+        # warnings must not depend on which programs ran before it.
+        set_warn_always = getattr(module, "set_warn_always", None)
+        if callable(set_warn_always):
+            set_warn_always(True)
 
     def _probe_capabilities(self) -> frozenset[str]:
         module, tensor_type = self.module, self._tensor_type
@@ -54,6 +54,8 @@ class TorchLikeEngine(EngineBase):
                  caps.BACKWARD_INPUTS, caps.RESET_GRAD, caps.ERRORS, caps.WARNINGS}
         if self._dtypes["float64"] is not None:
             found.add(caps.FLOAT64)
+        if self._dtypes["int64"] is not None and self._dtypes["bool"] is not None:
+            found.add(caps.INTEGER_LEAVES)
         if all(hasattr(module, f) for f in ("no_grad", "enable_grad", "set_grad_enabled")):
             found.add(caps.GRAD_MODE)
         autograd = getattr(module, "autograd", None)
@@ -61,7 +63,8 @@ class TorchLikeEngine(EngineBase):
             found.add(caps.AUTOGRAD_GRAD)
         methods = {caps.DETACH: "detach", caps.DATA: "data", caps.REQUIRES_GRAD_:
                    "requires_grad_", caps.RETAIN_GRAD: "retain_grad",
-                   caps.HOOKS: "register_hook", caps.INPLACE: "add_"}
+                   caps.HOOKS: "register_hook", caps.INPLACE: "add_",
+                   caps.SETITEM: "__setitem__", caps.ASSIGN_GRAD: "grad"}
         found |= {cap for cap, attr in methods.items() if hasattr(tensor_type, attr)}
         return frozenset(found)
 
@@ -79,16 +82,7 @@ class TorchLikeEngine(EngineBase):
 
     def supports(self, op: str) -> bool:
         spec = CATALOGUE.get(op)
-        if spec is None:
-            return False
-        style = spec.call
-        if style.form == "operator":
-            return hasattr(self._tensor_type, _DUNDERS[style.name])
-        if style.form == "method":
-            return hasattr(self._tensor_type, style.name)
-        if style.form == "function":
-            return hasattr(self.module, style.name)
-        return hasattr(self._tensor_type, "__getitem__")
+        return spec is not None and spec.call.available(self.module, self._tensor_type)
 
     def apply(self, op: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         invoker = self._invokers.get(op)
@@ -166,4 +160,10 @@ class TorchLikeEngine(EngineBase):
             tensor.grad.zero_()
         else:
             tensor.grad.data.zero_()
+
+    def setitem(self, tensor: Any, index: Any, value: Any) -> None:
+        tensor[index] = value
+
+    def assign_grad(self, tensor: Any, value: Any) -> None:
+        tensor.grad = value
 
