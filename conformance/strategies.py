@@ -84,6 +84,16 @@ _UNARY_INPLACE = {"zero_": "", "neg_": "neg", "relu_": "relu", "abs_": "abs", "e
                   "log_": "log", "sqrt_": "sqrt", "sigmoid_": "sigmoid", "tanh_": "tanh"}
 _OTHER_INPLACE = ("pow_", "clamp_", "fill_", "copy_", "masked_fill_")
 INPLACE_METHODS: tuple[str, ...] = (*_BINARY_INPLACE, *_UNARY_INPLACE, *_OTHER_INPLACE)
+# torch ops `t[index] = value` reaches: a copy into a view (basic), index_put (advanced).
+SETITEM_OPS = ("copy_", "select", "slice", "unsqueeze", "alias", "index_put")
+
+
+def reached_torch_ops() -> frozenset[str]:
+    """Every torch op generated programs call: through the catalogue's entries, in-place
+    methods (by name, `add_` as well as `add`) and setitem."""
+    names = {op for spec in CATALOGUE.values() for op in spec.torch_ops()}
+    names |= {*INPLACE_METHODS, *(m.removesuffix("_") for m in INPLACE_METHODS)}
+    return frozenset(names | set(SETITEM_OPS))
 
 SHAPES = st.lists(st.integers(1, 3), max_size=3).map(tuple)
 _BOOLEANS = st.booleans()

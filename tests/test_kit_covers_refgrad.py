@@ -1,0 +1,49 @@
+"""Where the kit and the engine meet: every op of refgrad's table is called by programs
+the conformance kit generates, so no op escapes the comparison with torch.
+
+The kit never imports refgrad; this test imports both. It reads refgrad's op table
+(every `Op` of refgrad/ops/derivatives.py, and the entries its factories make for list
+arguments and tuple results) and the torch ops the kit reaches (its catalogue's entries,
+in-place methods and setitem). A new op in the table fails here until the catalogue has
+an entry calling it, or the allow-list below says why no user can call it.
+"""
+
+import functools
+
+from conformance.strategies import reached_torch_ops
+from refgrad.ops import derivatives
+from refgrad.ops.op import Op
+
+# Entries of the table with no user-facing spelling of their own.
+INTERNAL_OPS = {
+    # Derivatives of views, written as ops so that their own backward (double backward)
+    # is recorded; reached only inside backward with create_graph=True.
+    "select_backward",
+    "slice_backward",
+}
+
+
+def refgrad_ops() -> set[str]:
+    """The torch names of refgrad's op table entries."""
+    names = {value.name for value in vars(derivatives).values() if isinstance(value, Op)}
+    # cat/stack (one entry per list length) and split/unbind (per result count).
+    factories = [value for value in vars(derivatives).values()
+                 if isinstance(value, functools._lru_cache_wrapper)]
+    assert factories, "the table's entry factories moved: update this test"
+    for factory in factories:
+        entry = factory(2)
+        assert isinstance(entry, Op)
+        names.add(entry.name)
+    return names
+
+
+def test_every_op_of_refgrad_is_called_by_generated_programs() -> None:
+    missing = refgrad_ops() - reached_torch_ops() - INTERNAL_OPS
+    assert not missing, (f"refgrad implements {sorted(missing)}, which no catalogue entry "
+                         "calls: add entries to conformance/catalogue.py")
+
+
+def test_the_allow_list_is_not_stale() -> None:
+    """An op that leaves the table, or that the kit comes to call, leaves the list too."""
+    assert INTERNAL_OPS.issubset(refgrad_ops())
+    assert not INTERNAL_OPS & reached_torch_ops()
