@@ -262,7 +262,9 @@ class FunctionalEngine(EngineBase):
                  create_graph: bool, inputs: Sequence[Lazy] | None) -> None:
         if not root.requires_grad or (inputs and not all(t.requires_grad for t in inputs)):
             raise NotApplicable(NO_REQUIRES_GRAD)
-        targets = list(inputs) if inputs is not None else self._leaves_reached(root)
+        # Inputs the root does not reach keep their .grad, as in torch.
+        targets = self._leaves_reached(root) if inputs is None else [
+            t for t in inputs if self._reaches(root, t)]
         # Leaves, and non-leaves an earlier `inputs=` gave a .grad, would accumulate.
         if any(node.grad is not None for node in self._graph([root])):
             raise NotApplicable(ACCUMULATION)

@@ -102,6 +102,17 @@ def test_higher_order_nests_vjps(name: str, torch_engine: Engine) -> None:
 
 
 @pytest.mark.parametrize("name", FUNCTIONAL)
+def test_an_input_the_root_does_not_reach_keeps_its_grad(name: str,
+                                                         torch_engine: Engine) -> None:
+    # t3 = d t2 / d t0 is 2 whatever t2 is: a backward from it does not reach t2.
+    comparison = check(
+        name, torch_engine, leaf("t0", 1.0), op("t1", "add", "t0", "t0"), op("t2", "sum", "t1"),
+        AutogradGrad(("t3",), ("t2",), ("t0",), create_graph=True),
+        op("t4", "mul", "t3", "t0"), op("t5", "sum", "t4"), Backward("t5", inputs=("t2",)))
+    assert comparison.findings == () and comparison.not_applicable is None
+
+
+@pytest.mark.parametrize("name", FUNCTIONAL)
 def test_a_second_backward_into_grad_is_not_applicable(name: str,
                                                        torch_engine: Engine) -> None:
     comparison = check(
