@@ -1,18 +1,21 @@
 """Known findings: a baseline file lets a run fail only on findings it does not list.
 
 A baseline entry names a finding by a stable signature, never by hypothesis example: the
-behaviour, the check that failed, the kind of step it failed at, the op(s) and a message
-class (the answers with tensor names and numbers masked, or for value differences the
-kind of tensor that differed). A finding is *known* when an entry has the same behaviour,
-check, step and message class, and
+behaviour it was found in, the check that failed, the kind of step it failed at, the
+op(s) and a message class (the answers with tensor names and numbers masked, or for
+value differences the kind of tensor that differed). A finding is *known* when an entry
+has the same check, step and message class (in any behaviour: a bug is filed under the
+first behaviour that shows it, which another seed may change), and
 
 - for checks whose answer names the bug (status, error type or message, grad_fn, dtype):
   whatever its ops, as `Finding.explained_by` counts such findings as one bug;
 - otherwise: the entry's ops all occur in the finding's, so a finding shrunk to a bigger
   program (another seed, another profile) is still known.
 
-An entry no finding matches, in a behaviour the run checked, is *stale*: the bug is
-fixed, or shows differently now. Stale entries are warned about, never fatal.
+The search (check.py) passes over programs showing only known findings, counting them
+per entry, and goes on looking for new ones: known bugs never use up a behaviour's
+findings. An entry of a behaviour the run checked that no program showed is *stale*: the
+bug is fixed, or shows differently now. Stale entries are warned about, never fatal.
 
 The file is JSON, written by `--write-baseline` and meant to be edited: every entry has a
 free-text "comment" (kept when the baseline is written again).
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -58,8 +61,9 @@ class KnownFinding:
                             (op,) if op else finding.ops, message_class(finding), comment)
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        return self.behaviour, self.check, self.step, self.message
+    def key(self) -> tuple[str, str, str]:
+        """What a finding must share with the entry (besides ops) to match it."""
+        return self.check, self.step, self.message
 
     def matches(self, finding: Finding) -> bool:
         """Whether this entry lists `finding` (module docstring)."""
@@ -182,23 +186,29 @@ def load_baseline(path: Path) -> Baseline:
 
 
 def baseline_of(findings: Iterable[Finding], checked: Iterable[str],
-                previous: Baseline | None = None) -> Baseline:
+                previous: Baseline | None = None,
+                seen: Mapping[KnownFinding, int] | None = None) -> Baseline:
     """A baseline listing `findings`, once per signature.
 
     Comments of `previous` entries that match a finding are kept (other entries get the
-    finding's one-line summary), and so are its entries of behaviours not `checked`.
+    finding's one-line summary), and so are its entries the search saw (`seen`, see
+    `judge`) or of behaviours not `checked`.
     """
     earlier = previous.entries if previous else ()
     checked_behaviours = set(checked)
-    entries = {(e.key, e.ops): e for e in earlier if e.behaviour not in checked_behaviours}
+    entries = {_identity(e): e for e in earlier
+               if e.behaviour not in checked_behaviours or (seen or {}).get(e)}
     for finding in findings:
         entry = KnownFinding.of(finding)
         match = next((e for e in earlier if e.matches(finding)), None)
         comment = match.comment if match else _summary(finding)
-        # (Where ops do not matter for matching, one entry per answer is enough.)
-        ops = () if entry.check in SAME_ANSWER_SAME_BUG else entry.ops
-        entries.setdefault((entry.key, ops), replace(entry, comment=comment))
+        entries.setdefault(_identity(entry), replace(entry, comment=comment))
     return Baseline(tuple(entries.values()), previous.comment if previous else _FILE_COMMENT)
+
+
+def _identity(entry: KnownFinding) -> tuple[tuple[str, str, str], tuple[str, ...]]:
+    # (Where ops do not matter for matching, one entry per answer is enough.)
+    return entry.key, () if entry.check in SAME_ANSWER_SAME_BUG else entry.ops
 
 
 def _summary(finding: Finding) -> str:
@@ -220,12 +230,13 @@ def write_baseline(path: Path, baseline: Baseline) -> None:
 
 @dataclass(frozen=True)
 class BaselineVerdict:
-    """A run's findings against a baseline: which are known, which are new, and which
-    entries of the baseline no finding matched (stale)."""
+    """A run against a baseline: which findings are known and which new, which entries
+    programs showed (and how many programs), and which none did (stale)."""
 
     file: str
     known: tuple[int, ...]  # indices into the run's findings
     new: tuple[int, ...]
+    seen: tuple[tuple[KnownFinding, int], ...]  # entries the search passed over, programs
     stale: tuple[KnownFinding, ...]
 
     @property
@@ -234,14 +245,23 @@ class BaselineVerdict:
 
 
 def judge(baseline: Baseline, findings: Sequence[Finding], checked: Iterable[str],
-          file: str) -> BaselineVerdict:
-    """Sort `findings` into known and new; entries of `checked` behaviours that match none
-    are stale (entries of behaviours not checked are neither)."""
+          file: str, seen: Mapping[KnownFinding, int] | None = None) -> BaselineVerdict:
+    """Sort `findings` into known and new. `seen` counts, per entry, the programs the
+    search passed over because they showed only findings the entry lists. Entries of
+    `checked` behaviours neither seen nor matching a finding are stale (entries of
+    behaviours not checked are neither)."""
+    seen = seen or {}
     known = tuple(i for i, f in enumerate(findings)
                   if any(entry.matches(f) for entry in baseline.entries))
     new = tuple(i for i in range(len(findings)) if i not in known)
     checked_behaviours = set(checked)
     stale = tuple(entry for entry in baseline.entries
-                  if entry.behaviour in checked_behaviours
+                  if entry.behaviour in checked_behaviours and not seen.get(entry)
                   and not any(entry.matches(f) for f in findings))
-    return BaselineVerdict(file, known, new, stale)
+    sightings = tuple((entry, seen[entry]) for entry in baseline.entries if seen.get(entry))
+    return BaselineVerdict(file, known, new, sightings, stale)
+
+
+def listed(entries: Sequence[KnownFinding], finding: Finding) -> list[int]:
+    """The indices of the entries that list `finding`."""
+    return [index for index, entry in enumerate(entries) if entry.matches(finding)]

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import gc
 import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from conformance.behaviours import BEHAVIOURS
 from conformance.engines import EngineSpecError
 
 if TYPE_CHECKING:
-    from conformance.baseline import Baseline, BaselineVerdict
+    from conformance.baseline import Baseline, BaselineVerdict, KnownFinding
     from conformance.check import CheckResult, Progress
     from conformance.isolation import Isolation
 
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                              + ", ".join(tuple(BEHAVIOURS)))
     parser.add_argument("--baseline", type=Path, metavar="FILE",
                         help="known findings (JSON): exit 1 only on findings it does not list; "
-                             "entries not found any more are warned about as stale")
+                             "entries no program showed are warned about as stale")
     parser.add_argument("--write-baseline", type=Path, metavar="FILE",
                         help="write this run's findings to FILE as the baseline (keeping the "
                              "comments of entries already there) and exit 0")
@@ -105,11 +106,13 @@ def _main(argv: Sequence[str] | None) -> int:
 
     baseline = _read_baselines(args)
     with _progress_display(len(args.only or BEHAVIOURS)) as progress:
-        result = _replay(args, progress) if replay else _check(args, progress)
+        # With --baseline, the search passes over the findings it lists (baseline.py).
+        known = baseline.entries if baseline is not None and args.baseline else ()
+        result = _replay(args, progress) if replay else _check(args, progress, known)
     verdict = _judge(args, baseline, result)
     files = write_report(result, args.report, verdict)
     for entry in verdict.stale if verdict else ():
-        print(f"refgrad-conformance: warning: stale baseline entry (not found any more): "
+        print(f"refgrad-conformance: warning: stale baseline entry (no program showed it): "
               f"{entry}", file=sys.stderr)
     print(f"{result.engine.name} against {result.oracle.name}: "
           f"{verdict_line(result, verdict)} ({result.programs} programs, "
@@ -136,25 +139,30 @@ def _judge(args: argparse.Namespace, baseline: Baseline | None,
     from conformance.baseline import BaselineError, baseline_of, judge, write_baseline
 
     checked = [b.behaviour for b in result.behaviours]
+    seen: Counter[KnownFinding] = Counter()
+    if baseline is not None:  # (the search passes entries over only with --baseline)
+        for behaviour in result.behaviours:
+            seen.update({baseline.entries[i]: n for i, n in behaviour.known_seen})
     if args.write_baseline:
-        baseline = baseline_of(result.findings, checked, baseline)
+        baseline = baseline_of(result.findings, checked, baseline, seen)
         try:
             write_baseline(args.write_baseline, baseline)
         except BaselineError as error:
             raise UsageError(str(error)) from None
-        return judge(baseline, result.findings, checked, str(args.write_baseline))
+        return judge(baseline, result.findings, checked, str(args.write_baseline), seen)
     if baseline is None:
         return None
-    return judge(baseline, result.findings, checked, str(args.baseline))
+    return judge(baseline, result.findings, checked, str(args.baseline), seen)
 
 
-def _check(args: argparse.Namespace, progress: Progress | None) -> CheckResult:
+def _check(args: argparse.Namespace, progress: Progress | None,
+           known: Sequence[KnownFinding] = ()) -> CheckResult:
     """Search with hypothesis against a live oracle."""
     from conformance.check import CheckPlan, run_check
     from conformance.isolation import open_engines, shut_down
     from conformance.parallel import run_check_in_workers
 
-    plan = CheckPlan.of(args.profile, args.seed, args.max_examples, args.only or ())
+    plan = CheckPlan.of(args.profile, args.seed, args.max_examples, args.only or (), known)
     isolation = _isolation(args)
     if args.workers > 1:
         return run_check_in_workers(args.engine, args.oracle, args.workers, plan, progress,

@@ -11,8 +11,9 @@ report.json, schema version 2 (1 had no "rounding" counts, "passed" or "baseline
 `summary` and each of `behaviours` count programs by outcome (programs, not_applicable,
 ambiguous, findings, rounding); `findings` lists each finding with its id (F1, F2, ...),
 minimal program, reproducer path and, when a baseline was given, "known" or "new";
-`baseline` is null or lists the file, the known and new finding ids and the stale
-entries; `passed` is what the exit status says (no findings, or none new).
+`baseline` is null or lists the file, the known and new finding ids, the entries the
+search passed over ("seen", each with its count of programs) and the stale entries;
+`passed` is what the exit status says (no findings, or none new).
 """
 
 from __future__ import annotations
@@ -65,15 +66,21 @@ def baseline_status(number: int, verdict: BaselineVerdict | None) -> str | None:
     return "known" if number in verdict.known else "new"
 
 
+def conformant(result: CheckResult, verdict: BaselineVerdict | None) -> bool:
+    """No findings, and no known ones seen either."""
+    return not result.findings and not (verdict is not None and verdict.seen)
+
+
 def verdict_line(result: CheckResult, verdict: BaselineVerdict | None) -> str:
-    """"conformant", "3 findings" or "3 findings (1 new, 2 known)"."""
+    """"conformant", "3 findings" or, with a baseline, "1 new finding, 2 known"."""
     count = len(result.findings)
-    if not count:
+    if conformant(result, verdict):
         return "conformant"
-    text = f"{count} finding{'s' if count != 1 else ''}"
-    if verdict is not None:
-        text += f" ({len(verdict.new)} new, {len(verdict.known)} known)"
-    return text
+    if verdict is None:
+        return f"{count} finding{'s' if count != 1 else ''}"
+    new = len(verdict.new)
+    return (f"{new} new finding{'s' if new != 1 else ''}, "
+            f"{len(verdict.known) + len(verdict.seen)} known")
 
 
 # --------------------------------------------------------------------------- JSON
@@ -97,7 +104,7 @@ def report_data(result: CheckResult, verdict: BaselineVerdict | None = None) -> 
         "profile": result.profile,
         "seed": result.seed,
         "max_examples": result.max_examples,
-        "conformant": not result.findings,
+        "conformant": conformant(result, verdict),
         "passed": passed(result, verdict),
         "summary": asdict(total_tally(result)),
         "behaviours": {b.behaviour: _behaviour_data(b) for b in result.behaviours},
@@ -106,6 +113,7 @@ def report_data(result: CheckResult, verdict: BaselineVerdict | None = None) -> 
             "file": verdict.file,
             "known": [finding_id(i) for i in verdict.known],
             "new": [finding_id(i) for i in verdict.new],
+            "seen": [{**entry.to_data(), "programs": count} for entry, count in verdict.seen],
             "stale": [entry.to_data() for entry in verdict.stale],
         },
         "timing": {
@@ -305,11 +313,19 @@ def _findings_section(result: CheckResult, verdict: BaselineVerdict | None) -> l
 
 
 def _stale_section(verdict: BaselineVerdict | None) -> list[str]:
-    if verdict is None or not verdict.stale:
+    if verdict is None or not (verdict.stale or verdict.seen):
         return []
-    lines = ["## Stale baseline entries", "",
-             f"Listed in `{verdict.file}` but not found any more (fixed? then delete them):", ""]
-    for entry in verdict.stale:
-        comment = f" — {entry.comment}" if entry.comment else ""
-        lines.append(f"- {_code(str(entry))}{comment}")
-    return [*lines, ""]
+    lines = ["## Baseline", ""]
+    if verdict.seen:
+        lines += [f"Known findings (`{verdict.file}`) the search saw and passed over:", ""]
+        lines += [f"- {_code(str(entry))}: {count} programs" for entry, count in verdict.seen]
+        lines.append("")
+    if verdict.stale:
+        lines += ["### Stale baseline entries", "",
+                  f"Listed in `{verdict.file}` but shown by no program of this run: fixed "
+                  "(then delete them), or not reached (rare ops need more programs):", ""]
+        for entry in verdict.stale:
+            comment = f" — {entry.comment}" if entry.comment else ""
+            lines.append(f"- {_code(str(entry))}{comment}")
+        lines.append("")
+    return lines

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from html import escape
 
-from conformance.baseline import BaselineVerdict
+from conformance.baseline import BaselineVerdict, KnownFinding
 from conformance.behaviours import BEHAVIOURS
 from conformance.check import CheckResult, Tally
 from conformance.compare import Finding
 from conformance.report import (
     baseline_status,
+    conformant,
     finding_id,
     not_applicable_reasons,
     op_matrix,
@@ -100,7 +101,7 @@ def render_html(result: CheckResult, verdict: BaselineVerdict | None = None) -> 
     title = f"Conformance: {engine.name} {engine.version} against {oracle.name} {oracle.version}"
     count = len(result.findings)
     ok = passed(result, verdict)
-    badge = "good" if not count else ("warn" if ok else "bad")
+    badge = "good" if conformant(result, verdict) else ("warn" if ok else "bad")
     nav = [("behaviours", "Behaviours"), ("matrix", "Programs per op"),
            ("findings", f"Findings ({count})"), ("not-checked", "Not checked"),
            ("run", "Run and timing")]
@@ -147,11 +148,17 @@ def _e(text: object) -> str:
 
 
 def _behaviours(result: CheckResult) -> str:
+    first_finding: dict[str, str] = {}
+    for number, finding in enumerate(result.findings):
+        first_finding.setdefault(finding.behaviour, finding_id(number))
     rows = []
     for b in result.behaviours:
         t = b.total
+        name = _e(b.behaviour)
+        if b.behaviour in first_finding:  # the behaviour's first finding, a click away
+            name = f'<a href="#{first_finding[b.behaviour]}">{name}</a>'
         rows.append(
-            f"<tr><td><a href=\"#matrix\">{_e(b.behaviour)}</a><br><span class=\"note\">"
+            f"<tr><td>{name}<br><span class=\"note\">"
             f"{_e(BEHAVIOURS.get(b.behaviour, ''))}</span></td><td>{t.programs}</td>"
             f"{_count_cell(t.findings, bad=True)}{_count_cell(t.not_applicable)}"
             f"{_count_cell(t.ambiguous)}{_count_cell(t.rounding)}</tr>")
@@ -270,17 +277,27 @@ def _not_checked(result: CheckResult) -> str:
 def _baseline(verdict: BaselineVerdict | None) -> str:
     if verdict is None:
         return ""
-    known = ", ".join(f'<a href="#{finding_id(i)}">{finding_id(i)}</a>' for i in verdict.known)
-    new = ", ".join(f'<a href="#{finding_id(i)}">{finding_id(i)}</a>' for i in verdict.new)
-    stale = "".join(
-        f"<li><code>{_e(entry)}</code>"
-        + (f' <span class="note">— {_e(entry.comment)}</span>' if entry.comment else "")
-        + "</li>" for entry in verdict.stale)
+
+    def links(numbers: tuple[int, ...]) -> str:
+        return ", ".join(f'<a href="#{finding_id(i)}">{finding_id(i)}</a>'
+                         for i in numbers) or "none"
+
+    def entries(listed: list[tuple[KnownFinding, str]]) -> str:
+        return "<ul>" + "".join(
+            f"<li><code>{_e(entry)}</code>{_e(extra)}"
+            + (f' <span class="note">— {_e(entry.comment)}</span>' if entry.comment else "")
+            + "</li>" for entry, extra in listed) + "</ul>"
+
+    seen = [(entry, f": {count} programs") for entry, count in verdict.seen]
+    stale = [(entry, "") for entry in verdict.stale]
     return (
         f'<section id="baseline"><h2>Baseline</h2><p>Against <code>{_e(verdict.file)}</code>: '
-        f"new {new or 'none'}; known {known or 'none'}.</p>"
-        + (f"<h4>Stale entries (not found any more: fixed? then delete them)</h4><ul>{stale}"
-           "</ul>" if stale else "<p>No stale entries.</p>")
+        f"new findings {links(verdict.new)}; known {links(verdict.known)}.</p>"
+        + ("<h4>Known findings the search saw and passed over</h4>" + entries(seen)
+           if seen else "")
+        + ("<h4>Stale entries: shown by no program of this run (fixed? then delete "
+           "them; or not reached: rare ops need more programs)</h4>"
+           + entries(stale) if stale else "<p>No stale entries.</p>")
         + "</section>")
 
 

@@ -4,8 +4,9 @@ One `<testsuite>` per behaviour, named `conformance.<behaviour>`. In it, one tes
 for the behaviour itself (it fails when the behaviour has new findings) and one per
 finding: a `<failure>` whose message is the finding's headline and whose text is the
 finding, its minimal program and its reproducer script. A finding the baseline knows
-is `<skipped>` instead; stale baseline entries are skipped test cases of a "baseline"
-suite. Times are the only attributes that change between runs with the same seed.
+is `<skipped>` instead; baseline entries the search saw, and stale ones, are skipped test
+cases of a "baseline" suite. Times are the only attributes that change between runs
+with the same seed.
 """
 
 from __future__ import annotations
@@ -34,14 +35,19 @@ def render_junit(result: CheckResult, verdict: BaselineVerdict | None = None) ->
     for behaviour in result.behaviours:
         mine = [(n, f) for n, f in numbered if f.behaviour == behaviour.behaviour]
         _suite(root, result, behaviour, mine, verdict)
-    if verdict is not None and verdict.stale:
+    if verdict is not None and (verdict.seen or verdict.stale):
         suite = ET.SubElement(root, "testsuite", name="conformance.baseline")
-        for entry in verdict.stale:
+        listed = [(f"known: {entry}", f"known finding, seen in {count} programs")
+                  for entry, count in verdict.seen]
+        listed += [(f"stale: {entry}", f"listed in {verdict.file}, shown by no program")
+                   for entry in verdict.stale]
+        comments = [entry.comment for entry, _ in verdict.seen] + \
+            [entry.comment for entry in verdict.stale]
+        for (name, message), comment in zip(listed, comments, strict=True):
             case = ET.SubElement(suite, "testcase", classname="conformance.baseline",
-                                 name=_text(f"stale: {entry}"), time="0")
-            ET.SubElement(case, "skipped", message=_text(
-                f"listed in {verdict.file} but not found any more"
-                + (f" ({entry.comment})" if entry.comment else "")))
+                                 name=_text(name), time="0")
+            ET.SubElement(case, "skipped",
+                          message=_text(message + (f" ({comment})" if comment else "")))
     _count(root)
     for suite in root:
         _count(suite)

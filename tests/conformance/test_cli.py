@@ -54,7 +54,7 @@ def test_a_conformant_engine_exits_0_and_writes_the_report(tmp_path: Path) -> No
 
 
 def test_findings_exit_1_with_reproducers(tmp_path: Path) -> None:
-    assert _run(tmp_path, "--engine", f"{FAULTY}:WrongTanhValue", "--only", "values",
+    assert _run(tmp_path, "--engine", f"{FAULTY}:WrongGradFnName", "--only", "metadata",
                 "--max-examples", "150") == 1
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["findings"][0]["reproducer"] == "reproducers/F1.py"

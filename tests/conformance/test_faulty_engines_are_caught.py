@@ -2,10 +2,14 @@
 its fault belongs to: every behaviour checked before it stays clean (so the report files
 the bug under the right heading), and the finding is shrunk to a short program."""
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import pytest
 
+from conformance.baseline import KnownFinding
 from conformance.behaviours import BEHAVIOURS
-from conformance.check import CheckPlan, check_program, run_check
+from conformance.check import CheckPlan, check_behaviour, check_program, run_check
 from conformance.engines import load_engine
 from conformance.program import ApplyOp, Backward, MakeLeaf, Program, Ref, Values
 from tests.conformance.faulty_engines import (
@@ -62,3 +66,25 @@ def test_without_float64_a_slight_difference_stays_a_finding() -> None:
     comparison = check_program(EXP_OF_A_SUM, engine, TORCH)
     assert not comparison.rounding
     assert [f.check for f in comparison.findings] == ["value"]
+
+
+class AddAndMulOff(FaultyEngine):
+    """Two faults in one behaviour (for the baseline test below): add and mul 1% off."""
+
+    def apply(self, op: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        result = super().apply(op, args, kwargs)
+        return result * 1.01 if op in ("add", "mul") else result
+
+
+def test_known_findings_do_not_use_up_the_search() -> None:
+    """With one finding per behaviour allowed, a baseline listing the first fault lets
+    the search find the second."""
+    engine = AddAndMulOff()
+    first = check_behaviour("values", engine, TORCH, max_examples=200, max_findings=1)
+    assert len(first.findings) == 1
+    known = [KnownFinding.of(first.findings[0])]
+    second = check_behaviour("values", engine, TORCH, max_examples=200, max_findings=1,
+                             baseline=known)
+    assert len(second.findings) == 1
+    assert {first.findings[0].signature[2], second.findings[0].signature[2]} == {"add", "mul"}
+    assert dict(second.known_seen)[0] > 0  # the known one was seen and passed over
