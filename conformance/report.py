@@ -222,7 +222,7 @@ def render_markdown(result: CheckResult, verdict: BaselineVerdict | None = None)
         f"`{result.profile}`, seed {result.seed}, up to {result.max_examples} programs per "
         "behaviour and round)",
         "",
-        *_replay_note(result),
+        *([replay_note(result), ""] if replay_note(result) else []),
         "| behaviour | programs | findings | not applicable | ambiguous | rounding |",
         "|---|---:|---:|---:|---:|---:|",
     ]
@@ -237,12 +237,13 @@ def render_markdown(result: CheckResult, verdict: BaselineVerdict | None = None)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _replay_note(result: CheckResult) -> list[str]:
+def replay_note(result: CheckResult) -> str:
+    """What a reader must know when the oracle was a recorded corpus, else ""."""
     if result.oracle.spec != REPLAYED_ORACLE:
-        return []
-    return [f"The oracle is {result.oracle.name}'s recorded traces (`--oracle corpus`): "
+        return ""
+    return (f"The oracle is {result.oracle.name}'s recorded traces (`--oracle corpus`): "
             "recorded programs are replayed as they are, so findings are not shrunk; each "
-            "carries the whole recorded program that showed it.", ""]
+            "carries the whole recorded program that showed it.")
 
 
 def _mark(count: int) -> str:

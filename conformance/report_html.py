@@ -24,6 +24,7 @@ from conformance.report import (
     op_matrix,
     passed,
     programs_per_second,
+    replay_note,
     reproducer_path,
     total_tally,
     undeclared_capabilities,
@@ -124,6 +125,7 @@ def render_html(result: CheckResult, verdict: BaselineVerdict | None = None) -> 
         f'<p class="meta">{result.programs} programs · profile <code>{_e(result.profile)}'
         f"</code> · seed {result.seed} · up to {result.max_examples} programs per behaviour "
         f"and round · engine spec <code>{_e(engine.spec)}</code></p>",
+        f'<p class="note">{_e(replay_note(result))}</p>' if replay_note(result) else "",
         "<nav>" + "".join(f'<a href="#{anchor}">{_e(text)}</a>' for anchor, text in nav)
         + "</nav>",
         "</header>",
