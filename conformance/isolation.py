@@ -29,7 +29,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -206,23 +206,45 @@ class WorkerEngine:
         self.python = ready.python
         self.failures = 0
         self._batches = itertools.count()
+        self._started = False
 
     def run_programs(self, programs: Sequence[Program]) -> list[Trace]:
-        traces: list[Trace] = []
-        while len(traces) < len(programs):
-            todo = programs[len(traces): len(traces) + BATCH_SIZE]
-            traces.extend(self._run_batch(todo))
-        return traces
+        return self.start(programs)()
 
-    def _run_batch(self, programs: Sequence[Program]) -> list[Trace]:
-        """Traces of `programs`, up to and including the first one the worker fails on."""
+    def start(self, programs: Sequence[Program]) -> Callable[[], list[Trace]]:
+        """Send the programs (the first batch of them) to the worker and return at once;
+        calling the result waits for their traces. Meanwhile this process is free (to run
+        the oracle: `run.run_pair`). One start at a time."""
+        if self._started:
+            raise RuntimeError("collect the traces of the last start() first")
         worker = self._worker
         self._ready(worker, starting=False)
-        batch = next(self._batches)
+        batch, first = next(self._batches), programs[:BATCH_SIZE]
+        try:
+            worker.send(Run(batch, tuple(first)))
+            unsent = None
+        except WorkerFailure as failure:
+            unsent = failure
+        self._started = True
+
+        def collect() -> list[Trace]:
+            self._started = False
+            traces = self._collect(worker, batch, first, unsent)
+            if len(traces) < len(programs):  # the next batch, or the rest after a failure
+                traces.extend(self.run_programs(programs[len(traces):]))
+            return traces
+
+        return collect
+
+    def _collect(self, worker: _Worker, batch: int, programs: Sequence[Program],
+                 unsent: WorkerFailure | None) -> list[Trace]:
+        """Traces of a batch, up to and including the first program the worker fails on
+        (then a fresh worker starts, while the caller goes on)."""
         traces: list[Trace] = []
         outcomes: list[StepOutcome] = []
         try:
-            worker.send(Run(batch, tuple(programs)))
+            if unsent is not None:
+                raise unsent
             for index in range(len(programs)):
                 outcomes = []
                 traces.append(self._receive_trace(worker, batch, index, outcomes))
@@ -230,7 +252,7 @@ class WorkerEngine:
             traces.append(self._failed(programs[len(traces)], outcomes, failure.what))
             self.failures += 1
             worker.kill()
-            self._worker = _Worker(self.isolation.python, self.spec)  # starts while we go on
+            self._worker = _Worker(self.isolation.python, self.spec)
         return traces
 
     def _receive_trace(self, worker: _Worker, batch: int, index: int,

@@ -3,9 +3,10 @@ interpreter, hang, print, corrupt the worker's channel. Run in a worker process
 (`--isolate`), each must cost the kit one finding for the program that set it off, and
 the run must go on.
 
-Each is refgrad with one op (`sin`) sabotaged, so programs without it run normally.
-Usable as engine specs: ``tests.conformance.misbehaving_engines:Segfaults``. (An engine
-that installs itself as `torch` is in shadow_torch.py.)
+Each is refgrad misbehaving in every op but `exp` and `sum` (so almost every generated
+program sets it off, and programs using only those two run normally). Usable as specs:
+``tests.conformance.misbehaving_engines:Segfaults``. (An engine that installs itself as
+`torch` is in shadow_torch.py.)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import refgrad
 from conformance.engines.torchlike import TorchLikeEngine
 
-TRIGGER = "sin"
+WELL_BEHAVED_OPS = frozenset({"exp", "sum"})
 
 
 class Misbehaving(TorchLikeEngine):
@@ -28,7 +29,7 @@ class Misbehaving(TorchLikeEngine):
         super().__init__(refgrad, name=f"misbehaving.{type(self).__name__}")
 
     def apply(self, op: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        if op == TRIGGER:
+        if op not in WELL_BEHAVED_OPS:
             self.misbehave()
         return super().apply(op, args, kwargs)
 
