@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis.errors import Flaky
 from hypothesis.strategies import SearchStrategy
 
+from conformance.baseline import KnownFinding, listed
 from conformance.behaviours import BEHAVIOURS
 from conformance.compare import Comparison, Finding, compare_traces
 from conformance.profiles import PROFILES
@@ -66,6 +67,8 @@ class BehaviourResult:
     findings: tuple[Finding, ...]
     not_applicable_reasons: tuple[tuple[str, int], ...]
     seconds: float
+    # (index of a baseline entry, programs passed over for showing only what it lists)
+    known_seen: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class _Counts:
     total: Counter[str] = field(default_factory=Counter)
     per_op: dict[str, Counter[str]] = field(default_factory=dict)
     reasons: Counter[str] = field(default_factory=Counter)
+    known: Counter[int] = field(default_factory=Counter)  # per baseline entry
     on_program: Callable[[int], None] | None = None  # told the count after each program
 
     def add(self, program: Program, comparison: Comparison) -> None:
@@ -137,17 +141,21 @@ class _SearchRound:
     """One hypothesis search: counts programs while generating, raises on a new finding."""
 
     def __init__(self, behaviour: str, engine: AnyEngine, oracle: AnyEngine,
-                 known: Sequence[Finding], counts: _Counts) -> None:
+                 known: Sequence[Finding], counts: _Counts,
+                 baseline: Sequence[KnownFinding] = ()) -> None:
         self.behaviour, self.engine, self.oracle = behaviour, engine, oracle
-        self.known, self.counts = known, counts
+        self.known, self.counts, self.baseline = known, counts, baseline
         self.first: tuple[Finding, ...] = ()  # set when hypothesis stops generating
 
     def probe(self, program: Program) -> None:
         comparison = check_program(program, self.engine, self.oracle, self.behaviour)
         new = [f for f in comparison.findings
                if not any(f.explained_by(k) for k in self.known)]
+        entries = {f: listed(self.baseline, f) for f in new} if self.baseline else {}
         if not self.first:
             self.counts.add(program, comparison)
+            self.counts.known.update({i for indices in entries.values() for i in indices})
+        new = [f for f in new if not entries.get(f)]  # (a baseline's are known: go on)
         if new:
             self.first = self.first or tuple(new)
             raise _NewFinding(new)
@@ -171,17 +179,18 @@ class _SearchRound:
 
 def check_behaviour(behaviour: str, engine: AnyEngine, oracle: AnyEngine, *,
                     seed_value: int = 0, max_examples: int = 100, max_findings: int = 3,
-                    known: Sequence[Finding] = (),
+                    known: Sequence[Finding] = (), baseline: Sequence[KnownFinding] = (),
                     on_program: Callable[[int], None] | None = None) -> BehaviourResult:
-    """Search one behaviour for findings (see the module docstring); `on_program` is told
-    the count of programs checked after each one (for progress displays)."""
+    """Search one behaviour for findings (see the module docstring), passing over those
+    a baseline lists (baseline.py); `on_program` is told the count of programs checked
+    after each one (for progress displays)."""
     started = time.perf_counter()
     counts = _Counts(on_program=on_program)
     known_findings = list(known)
     found: list[Finding] = []
     strategy = programs(behaviour)
     for round_number in range(max_findings):
-        new = _SearchRound(behaviour, engine, oracle, known_findings, counts).run(
+        new = _SearchRound(behaviour, engine, oracle, known_findings, counts, baseline).run(
             strategy, _stable_seed(seed_value, behaviour, round_number), max_examples)
         if not new:
             break  # a full search found nothing new
@@ -215,7 +224,8 @@ def _behaviour_result(behaviour: str, counts: _Counts, found: Sequence[Finding],
     return BehaviourResult(
         behaviour, _tally(counts.total, len(found)),
         tuple((op, _tally(c, per_op_findings[op])) for op, c in sorted(counts.per_op.items())),
-        tuple(found), tuple(sorted(counts.reasons.items())), seconds)
+        tuple(found), tuple(sorted(counts.reasons.items())), seconds,
+        tuple(sorted(counts.known.items())))
 
 
 def _finding_ops(finding: Finding) -> tuple[str, ...]:
@@ -270,20 +280,22 @@ class CheckPlan:
     max_examples: int
     max_findings: int
     behaviours: tuple[str, ...]
+    baseline: tuple[KnownFinding, ...] = ()  # known findings the search passes over
 
     @staticmethod
     def of(profile: str = "ci", seed_value: int = 0, max_examples: int | None = None,
-           only: Sequence[str] = ()) -> CheckPlan:
+           only: Sequence[str] = (), baseline: Sequence[KnownFinding] = ()) -> CheckPlan:
         chosen = PROFILES[profile]
         return CheckPlan(profile, seed_value,
                          max_examples if max_examples is not None else chosen.max_examples,
-                         chosen.max_findings, tuple(only) or tuple(BEHAVIOURS))
+                         chosen.max_findings, tuple(only) or tuple(BEHAVIOURS),
+                         tuple(baseline))
 
     def check(self, behaviour: str, engine: AnyEngine, oracle: AnyEngine,
               on_program: Callable[[int], None] | None = None) -> BehaviourResult:
         return check_behaviour(behaviour, engine, oracle, seed_value=self.seed_value,
                                max_examples=self.max_examples, max_findings=self.max_findings,
-                               on_program=on_program)
+                               baseline=self.baseline, on_program=on_program)
 
     def result(self, engine: EngineInfo, oracle: EngineInfo,
                results: Sequence[BehaviourResult], seconds: float) -> CheckResult:
