@@ -312,6 +312,9 @@ CASES: list[Case] = [
     case("where/mixed-dtype", lambda t, c, x, k: t.where(c, x, k), Bool(3), F(3, dtype="float32"), C(3, dtype="float64"), ops=[D.where]),
     # Ties of where(x > y, x, y) all go to y; a nan gradient of an unused branch leaks through.
     case("where/ties", lambda t, x, y: t.where(x > y, x, y), V([1.0, 2.0, 3.0]), V([1.0, 1.0, 4.0]), ops=[D.where, D.gt], smooth=False),
+    case("where/nan-leaks-from-log", lambda t, x: t.where(x > 0, x.log(), t.zeros_like(x)), V([0.0, 1.0]), ops=[D.where, D.log], smooth=False),
+    # sqrt(x * x) at 0: 0 * (1 / 0) is nan, although |x| has a subgradient there.
+    case("sqrt/of-a-square-at-zero", lambda t, x: (x * x).sqrt(), V([0.0, -2.0]), ops=[D.sqrt, D.mul], smooth=False),
     case("where/nan-leaks", lambda t, x: t.where(x > 0, x.sqrt(), t.zeros_like(x)), V([-1.0, 0.0, 4.0]), ops=[D.where, D.sqrt], smooth=False),
     case("masked_fill", lambda t, x, m: x.masked_fill(m, 0.5), F(2, 3), Bool(2, 3), ops=[D.masked_fill]),
     case("masked_fill/torch-broadcast-mask", lambda t, x, m: t.masked_fill(x, m, -1.0), F(2, 3), Bool(3), ops=[D.masked_fill]),
@@ -404,6 +407,7 @@ CASES: list[Case] = [
     case("softmax/large", lambda t, x: x.softmax(0), V([1000.0, 0.0, -inf]), ops=[D.softmax], smooth=False),
     case("softmax/empty", lambda t, x: (x.softmax(0), x.log_softmax(1)), F(0, 2), ops=[D.softmax, D.log_softmax]),
     case("softmax/zero-dim", lambda t, s: (s.softmax(0), s.log_softmax(-1)), F(), ops=[D.softmax, D.log_softmax], core_bug="GradArray.sum(0) on a 0-dim array raises AxisError; Tensor.sum(0) accepts dim 0 on a 0-dim tensor"),
+    case("log_softmax/summed", lambda t, x: (x.log_softmax(0).sum(), x.softmax(0).sum()), V([1.0, 2.0, 3.0]), ops=[D.log_softmax, D.softmax]),
     case("log_softmax", lambda t, x: x.log_softmax(1), F(2, 3), ops=[D.log_softmax]),
     case("log_softmax/torch", lambda t, x: (t.log_softmax(x, 0), t.nn.functional.log_softmax(x, dim=-1)), F(2, 3), ops=[D.log_softmax]),
     case("cumsum", lambda t, x: (x.cumsum(1), t.cumsum(x, 0)), F(2, 3), ops=[D.cumsum]),

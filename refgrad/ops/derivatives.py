@@ -251,6 +251,8 @@ sqrt = Op("sqrt", np.sqrt, "SqrtBackward0", S, {
 rsqrt = Op("rsqrt", lambda a: 1 / np.sqrt(a), "RsqrtBackward0", S, {
     "self": lambda grad, result: grad * (result ** 3) * -0.5,
 }, dtypes=float_dtype)
+
+
 def _zeros_like(grad: Tensor) -> Tensor:
     """A gradient that is zero wherever the op is flat (not grad * 0: inf * 0 is nan)."""
     return grad.new_zeros(grad.shape)
@@ -414,6 +416,8 @@ sum_all = Op("sum", lambda a: np.sum(a), "SumBackward0", S, {
 sum_dim = Op("sum", lambda a, dim, keepdim: np.sum(a, axis=dim, keepdims=keepdim), "SumBackward1", S, {
     "self": lambda grad, self_shape, dim, keepdim: _unsqueeze_dims(grad, dim, keepdim).expand(self_shape),
 }, dtypes=sum_dtype)
+
+
 def _mean_forward(a: np.ndarray, dim: tuple[int, ...] | None = None, keepdim: bool = False) -> np.ndarray:
     # sum / count rather than np.mean, which warns on an empty slice (torch just gives nan).
     count = a.size if dim is None else _reduced_count(a.shape, dim)
@@ -509,6 +513,8 @@ def _evenly_to_ties(grad: Tensor, self: Tensor, result: Tensor) -> Tensor:
 
 max_all = Op("max", lambda a: np.max(a), "MaxBackward1", S, {"self": _evenly_to_ties})
 min_all = Op("min", lambda a: np.min(a), "MinBackward1", S, {"self": _evenly_to_ties})
+
+
 def _check_reducible(name: str, a: np.ndarray, dims: tuple[int, ...] | None) -> None:
     """max, min and their kin have no value for an empty slice: torch refuses, by name."""
     if dims is None and a.size == 0:
@@ -563,6 +569,8 @@ max_dim = Op("max", _extreme_dim_forward("max", _nan_first(np.argmax)), "MaxBack
 min_dim = Op("min", _extreme_dim_forward("min", _nan_first(np.argmin)), "MinBackward0", S, {
     "self": _to_index,
 }, outputs=("values", "indices"))
+
+
 def _arg_extreme(name: str, pick: Any) -> Any:
     def forward(a: np.ndarray, dim: int | None, keepdim: bool) -> np.ndarray:
         _check_reducible(name, a, None if dim is None else (dim,))
@@ -981,6 +989,7 @@ scatter: Op = Op("scatter", _scatter_forward, "ScatterBackward0", ("self", "inde
 
 
 # cat and stack take a list of tensors: one entry per list length, made on first use.
+
 
 def _cat_formula(i: int) -> Any:
     def formula(grad: Tensor, dim: int, sizes: tuple[int, ...]) -> Tensor:
