@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 from hypothesis import given
 
-from conformance.compare import Finding, compare_traces
+from conformance.check import check_program
+from conformance.compare import Finding
 from conformance.engines import Engine
 from conformance.program import Program
 from conformance.reproducer import reproducer_script
-from conformance.run import run_program
 from conformance.strategies import programs
 
 
@@ -30,8 +30,7 @@ def assert_conforms(program: Program, engine: Engine, oracle: Engine, *,
                     behaviour: str = "unspecified", engine_spec: str = "refgrad") -> None:
     """Fail if the engine's run of `program` differs from the oracle's."""
     __tracebackhide__ = True  # failures point at the test, not at this helper
-    findings = compare_traces(program, run_program(program, engine),
-                              run_program(program, oracle), behaviour=behaviour).findings
+    findings = check_program(program, engine, oracle, behaviour).findings  # (and float64)
     if findings:
         raise AssertionError(failure_message(findings, engine_spec))
 
