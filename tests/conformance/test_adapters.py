@@ -126,6 +126,19 @@ def test_torch_names_and_signatures(ops: NumpyStyleOps) -> None:
     np.testing.assert_array_equal(ops("sub", [2.0, x], {}), [[3.0, 0.0, 1.5]])
 
 
+def test_torchs_leniency_about_dims_is_spelled_the_numpy_way(ops: NumpyStyleOps) -> None:
+    scalar, x = np.array(2.0), np.arange(6.0).reshape(1, 2, 3)
+    assert ops("sum", [scalar], {"dim": 0, "keepdim": True}).shape == ()
+    assert ops("max", [scalar], {"dim": -1, "keepdim": True}) == (2.0, 0)
+    assert ops("transpose", [scalar, 0, 0], {}).shape == ()
+    assert ops("squeeze.dim", [x, 1], {}).shape == (1, 2, 3)  # size 2: kept, as in torch
+    assert ops("squeeze", [x], {}).shape == (2, 3)
+    np.testing.assert_array_equal(ops("narrow", [x, -1, -2, 2], {}), x[..., 1:3])
+    assert ops("expand", [x[0, :, :1], (4, -1, 5)], {}).shape == (4, 2, 5)
+    assert ops("flatten", [x], {"start_dim": 1, "end_dim": -1}).shape == (1, 6)
+    assert ops("var", [np.array([1.0, 3.0])], {}) == 2.0  # torch's correction=1
+
+
 def test_what_the_namespace_lacks_is_not_supported(ops: NumpyStyleOps) -> None:
     assert ops.supports("exp") and not ops.supports("sigmoid")  # NumPy has no sigmoid
     assert not ops.supports("no_such_op")
