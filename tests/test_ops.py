@@ -9,8 +9,13 @@ says: under torch (``t``), clamp(0, 1) of a leaf holding those values gives valu
 grad_fn name and gradients (1 at the bounds: clamp is inclusive, unlike relu at 0) that
 refgrad must reproduce. Each case runs in float32 and float64 through the stages of
 ``tests/torch_compare.py`` (forward, backward + second backward, second order), and, in
-float64 where the inputs are away from kinks and ties, through refgrad's own gradcheck.
-Error cases compare the exception class and message.
+float64 where the inputs are away from kinks and ties, through refgrad's own gradcheck,
+for its gradients and for the gradients of its gradients. Error cases compare the exception
+class and message.
+
+Values are compared with torch.testing.assert_close's default tolerances for their dtype
+(tests/differential.py): NumPy's kernels may round an ulp or so differently from torch's;
+nan and inf must match exactly. Warnings must match too.
 
 ``F`` makes a float leaf requiring grad, ``C`` a constant, ``V`` a leaf with given
 values, ``Int`` an integer tensor, ``Bool`` a bool tensor (see tests/torch_compare.py).
@@ -44,14 +49,17 @@ from tests.torch_compare import (
     F,
     Int,
     V,
+    as_outputs,
     backward,
     case,
+    differentiable,
     forward,
     make_inputs,
     op_key,
     recording_calls,
     recording_ops,
     second_order,
+    seeded_like,
 )
 
 nan, inf = math.nan, math.inf
@@ -238,6 +246,7 @@ CASES: list[Case] = [
     case("rsqrt/at-zero", lambda t, x: x.rsqrt(), V([0.0, 4.0, -1.0]), ops=[D.rsqrt], smooth=False),
     # Flat functions: gradient 0 everywhere, and a node all the same.
     case("sign", lambda t, x: (x.sign(), t.sign(x)), V([-1.5, 0.0, 2.0]), ops=[D.sign], smooth=False),
+    case("sign/away-from-zero", lambda t, x, y: (x.sign(), y.sgn(), (x * 3).round()), F(3, **POS), F(3, low=-2, high=-0.5), ops=[D.sign, D.sgn, D.round_even]),
     # sgn saves its input and result (its formula serves complex numbers): a second backward fails.
     case("sgn", lambda t, x: (x.sgn(), t.sgn(x)), V([-1.5, 0.0, 2.0]), ops=[D.sgn], smooth=False),
     case("floor", lambda t, x: (x.floor(), t.floor(x)), V([-1.5, 0.4, 2.7]), ops=[D.floor]),
@@ -603,6 +612,42 @@ def test_gradcheck(c: Case) -> None:
     """refgrad's gradients match its own finite differences (float64, no torch involved)."""
     inputs = make_inputs(c, refgrad, "float64")
     assert refgrad.autograd.gradcheck(lambda *xs: c.fn(refgrad, *xs), tuple(inputs))
+
+
+def first_gradients(c: Case) -> Callable[..., tuple[Any, ...]]:
+    """The case's input gradients (for fixed grad_outputs) as a function of its inputs."""
+
+    def gradients(*inputs: Any) -> tuple[Any, ...]:
+        outputs = differentiable(as_outputs(c.fn(refgrad, *inputs)))
+        wrt = [x for x in inputs if isinstance(x, refgrad.Tensor) and x.requires_grad]
+        grad_outputs = seeded_like(c, refgrad, outputs, "grad_outputs")
+        return refgrad.autograd.grad(
+            outputs, wrt, grad_outputs, create_graph=True, allow_unused=True, materialize_grads=True
+        )
+
+    return gradients
+
+
+@pytest.mark.parametrize(
+    "c", [pytest.param(c, id=c.id, marks=_core_bug(c)) for c in CASES if _gradcheckable(c)]
+)
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom:UserWarning")  # compared elsewhere
+def test_gradcheck_of_the_gradients(c: Case) -> None:
+    """Second order: the backward formulas' own derivatives match finite differences."""
+    inputs = make_inputs(c, refgrad, "float64")
+    assert refgrad.autograd.gradcheck(first_gradients(c), tuple(inputs))
+
+
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom:UserWarning")  # compared elsewhere
+def test_every_differentiable_entry_is_gradchecked() -> None:
+    """Each entry with a node runs inside some function that gradcheck differentiates."""
+    with recording_ops() as recorder:
+        for c in CASES:
+            if _gradcheckable(c) and not c.core_bug:
+                first_gradients(c)(*make_inputs(c, refgrad, "float64"))
+    entries = table_entries()
+    missing = sorted(k for k, op in entries.items() if op.node and k not in recorder.reached)
+    assert not missing, f"never gradchecked: {missing}"
 
 
 # -- every table entry is tested ----------------------------------------------------------------
