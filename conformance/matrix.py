@@ -32,8 +32,8 @@ from conformance.engines import protocol as caps
 # whatever ran. (Behaviours not listed are about the required core.)
 SUBJECTS: Mapping[str, str] = {
     "metadata": caps.FLAGS, "retain_graph": caps.RETAIN_GRAPH, "no_grad": caps.GRAD_MODE,
-    "data": caps.DATA, "detach": caps.DETACH, "inplace": caps.INPLACE, "hooks": caps.HOOKS,
-    "higher_order": caps.CREATE_GRAPH,
+    "data": caps.DATA, "detach": caps.DETACH, "inplace": caps.INPLACE, "views": caps.INPLACE,
+    "hooks": caps.HOOKS, "higher_order": caps.CREATE_GRAPH,
 }
 
 REPORT = "report.json"

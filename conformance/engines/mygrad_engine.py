@@ -14,7 +14,7 @@ so it is held to everything it can express:
   cannot switch autodiff back on there);
 - `.data` is the tensor's NumPy array; in-place ops are mygrad's own: augmented
   assignment (`t += x`), `mygrad.negative(t, out=t)`, item assignment (`t[...] = 0`,
-  `t[...] = relu(t)`: mygrad's relu takes no `out`);
+  `t[...] = relu(t)`: mygrad's relu takes no `out`), and `t[index] = v` is itself;
 - `retain_grad()` has nothing to do: mygrad keeps the gradient of every tensor;
 - resetting `.grad`: `t.null_grad()`, or zeroing the gradient array in place.
 Not declared, for want of a counterpart: grad_fn names, detach, requires_grad_,
@@ -51,7 +51,7 @@ class MygradEngine(EngineBase):
     name = "mygrad"
     capabilities = frozenset({caps.FLAGS, caps.FLOAT64, caps.GRAD_MODE, caps.DATA,
                               caps.INPLACE, caps.RETAIN_GRAD, caps.RESET_GRAD,
-                              caps.RETAIN_GRAPH})
+                              caps.RETAIN_GRAPH, caps.SETITEM})
 
     def __init__(self) -> None:
         self.version = mg.__version__
@@ -129,6 +129,9 @@ class MygradEngine(EngineBase):
             tensor[...] = relu(tensor)
         else:
             raise NotApplicable(f"in-place {method} (no mygrad counterpart in the adapter)")
+
+    def setitem(self, tensor: Any, index: Any, value: Any) -> None:
+        tensor[index] = value
 
     def retain_grad(self, tensor: Any) -> None:
         pass  # mygrad keeps every tensor's gradient
