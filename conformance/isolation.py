@@ -208,6 +208,11 @@ class WorkerEngine:
         self._batches = itertools.count()
         self._started = False
 
+    @property
+    def pid(self) -> int:
+        """The worker's process id (a new one after each failure)."""
+        return self._worker.process.pid
+
     def run_programs(self, programs: Sequence[Program]) -> list[Trace]:
         return self.start(programs)()
 
