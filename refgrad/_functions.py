@@ -183,8 +183,9 @@ def numel(input: Tensor) -> int:
 
 
 def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """Each tensor expanded to the common shape; one that has it already comes back as is."""
     shape = D.broadcast_shape(*(tuple(t.shape) for t in tensors))
-    return tuple(t.expand(shape) for t in tensors)
+    return tuple(t if t.shape == shape else t.expand(shape) for t in tensors)
 
 
 def split(

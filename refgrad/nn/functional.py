@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+from refgrad._functions import broadcast_tensors
 from refgrad._tensor import Tensor
 from refgrad.ops import derivatives as D
 
@@ -18,15 +21,36 @@ def tanh(input: Tensor) -> Tensor:
     return input.tanh()
 
 
-def softmax(input: Tensor, dim: int) -> Tensor:
-    return input.softmax(dim)
+def _implicit_softmax_dim(name: str, ndim: int) -> int:
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+        "dim=X as an argument.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1  # torch's legacy guess
 
 
-def log_softmax(input: Tensor, dim: int) -> Tensor:
+def softmax(input: Tensor, dim: int | None = None) -> Tensor:
+    return input.softmax(_implicit_softmax_dim("softmax", input.ndim) if dim is None else dim)
+
+
+def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:
+    if dim is None:
+        dim = _implicit_softmax_dim("log_softmax", input.ndim)
     return input.log_softmax(dim)
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    if target.shape != input.shape:
+        warnings.warn(
+            f"Using a target size ({target.shape}) that is different to the input size "
+            f"({input.shape}). This will likely lead to incorrect results due to broadcasting. "
+            "Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=2,
+        )
+        input, target = broadcast_tensors(input, target)
     return D.mse_loss(input, target, reduction=reduction)
 
 
