@@ -166,3 +166,41 @@ def test_bad_isolation_options_exit_2_with_one_line(arguments: list[str], messag
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     assert main(arguments) == 2
     assert capsys.readouterr().err == f"refgrad-conformance: error: {message}\n"
+
+
+@pytest.fixture(scope="module")
+def other_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second virtualenv, without packages of its own."""
+    venv = tmp_path_factory.mktemp("other") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return venv
+
+
+def _site_packages(venv: Path) -> Path:
+    return next((venv / "lib").glob("python*/site-packages"))
+
+
+def test_an_engine_python_without_numpy_is_a_one_line_error(other_venv: Path) -> None:
+    with pytest.raises(EngineSpecError) as raised:
+        WorkerEngine("refgrad", Isolation(python=str(other_venv / "bin" / "python")))
+    assert str(raised.value) == ("engine worker for 'refgrad' failed to start: exited with "
+                                 "status 1: ModuleNotFoundError: No module named 'numpy'")
+
+
+def test_an_engine_installed_as_torch_in_another_venv_is_checked_against_the_real_one(
+        other_venv: Path, tmp_path: Path) -> None:
+    site = _site_packages(other_venv)
+    # NumPy from this environment (after the venv's own packages), refgrad from the repo,
+    # and a `torch` of the venv's own: refgrad under that name.
+    (site / "zz_borrowed.pth").write_text(f"{_site_packages(Path(sys.prefix))}\n{REPO}\n")
+    (site / "torch").mkdir(exist_ok=True)
+    (site / "torch" / "__init__.py").write_text(
+        "import refgrad\n"
+        "globals().update({k: v for k, v in vars(refgrad).items() if k[:2] != '__'})\n"
+        "__version__ = '0.0+other-venv'\n")
+    code, report = _run_cli(tmp_path, "--engine", "torch", "--only", "values",
+                            "--engine-python", str(other_venv / "bin" / "python"),
+                            "--max-examples", "15")
+    assert code in (0, 1)  # (refgrad may show a bug of its own)
+    assert report["engine"]["version"] == "0.0+other-venv"
+    assert report["oracle"]["version"] == TORCH.version
