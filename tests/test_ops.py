@@ -498,6 +498,12 @@ CASES: list[Case] = [
     case("index/two-arrays", lambda t, x: x[[0, 1], [2, 0]], F(2, 3), ops=[D.index]),
     # torch applies the int before the advanced index: shape (3, 2), not NumPy's (2, 3).
     case("index/int-and-list", lambda t, x: x[0, :, [0, 1]], F(2, 3, 4), ops=[D.index]),
+    # A Python bool (or 0-dim bool tensor) adds a dim of size 1 (True) or 0 (False).
+    case("index/bool-scalars", lambda t, x: (x[True], x[False], x[0, True], x[t.tensor(True)], x[None, False]), F(2, 3), ops=[D.index, D.unsqueeze]),
+    case("index/empty-list", lambda t, x: (x[[]], x[:, []]), F(2, 3), ops=[D.index]),
+    # A list holding lists (or None, slices) is read as a tuple, with a deprecation warning.
+    case("index/list-read-as-a-tuple", lambda t, x: (x[[[0, 1], [2, 0]]], x[[0, None]], x[[[]]]), F(2, 3), ops=[D.index, D.unsqueeze, D.select]),
+    case("index/list-of-floats", lambda t, x: x[[1.7, 0]], F(2, 3), ops=[D.index]),
     case("index/duplicates-accumulate", lambda t, x: x[[0, 0, 2]], F(3), ops=[D.index]),
     case("index_put/setitem", setitem_advanced, F(3, 2), F(2), ops=[D.index_put]),
     case("index_put/mask", setitem_mask, F(2, 3), ops=[D.index_put]),
@@ -811,6 +817,10 @@ ERRORS: dict[str, Callable[[ModuleType], Any]] = {
     "index/list-out-of-range": lambda t: mat(t, 2, 3)[[0, 5]],
     "index/float": lambda t: mat(t, 3)[t.tensor([0.0])],
     "index/mask-shape": lambda t: mat(t, 2, 3)[t.ones(3, dtype=t.bool)],
+    "index/a-float": lambda t: mat(t, 2, 3)[1.5],
+    "index/a-string": lambda t: mat(t, 2, 3)["a"],
+    "index/a-numpy-bool": lambda t: mat(t, 2, 3)[np.True_],
+    "index/a-string-in-a-tuple": lambda t: mat(t, 2, 3)[1, "a"],
     "select/index": lambda t: mat(t, 2, 3).select(1, 3),
     "narrow/range": lambda t: mat(t, 2, 3).narrow(1, 2, 2),
     "t/3d": lambda t: mat(t, 2, 3, 4).t(),

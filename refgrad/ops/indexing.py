@@ -10,11 +10,14 @@ are then applied in one ``index`` op (``IndexBackward0``). Note torch applies an
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from refgrad import _dtypes
+from refgrad._factories import _infer_dtype
 from refgrad._tensor import Tensor
 from refgrad.ops import derivatives as D
 from refgrad.ops.inplace import apply_inplace
@@ -50,9 +53,14 @@ def _apply_basic(t: Tensor, index: Any) -> tuple[Tensor, tuple[Any, ...] | None]
     dim = 0  # the dim of `view` the next entry applies to
     advanced: list[Any] = []
     for entry in entries:
-        if entry is None or entry is True:
+        if entry is None:
             view = view.unsqueeze(dim)
             advanced.append(_FULL)
+            dim += 1
+        elif _is_bool_scalar(entry):
+            # True / False: a new dim of size 1, kept or emptied by an advanced index.
+            view = view.unsqueeze(dim)
+            advanced.append(np.arange(1 if bool(entry) else 0))
             dim += 1
         elif isinstance(entry, int) or _is_integer_scalar(entry):
             view = view.select(dim, _checked_index(int(entry), view.shape[dim], dim))
@@ -70,11 +78,29 @@ def _apply_basic(t: Tensor, index: Any) -> tuple[Tensor, tuple[Any, ...] | None]
 
 
 def _as_tuple(index: Any) -> tuple[Any, ...]:
-    return index if isinstance(index, tuple) else (index,)
+    if isinstance(index, tuple):
+        return index
+    if isinstance(index, list) and len(index) < 32 and any(map(_is_index_like, index)):
+        # NumPy's legacy rule, kept by torch: x[[[0, 1], [1, 0]]] means x[[0, 1], [1, 0]].
+        warnings.warn(LIST_AS_TUPLE_WARNING, UserWarning, stacklevel=5)
+        return tuple(index)
+    return (index,)
+
+
+LIST_AS_TUPLE_WARNING = (
+    "Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed "
+    "in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be "
+    "interpreted as tensor index, x[torch.tensor(seq)], which will result either in an error or "
+    "a different result"
+)
+
+
+def _is_index_like(item: Any) -> bool:
+    return isinstance(item, Tensor | Sequence | slice) or item is None or item is Ellipsis
 
 
 def _consumed_dims(entry: Any) -> int:
-    if entry is None or entry is Ellipsis or isinstance(entry, bool):
+    if entry is None or entry is Ellipsis or _is_bool_scalar(entry):
         return 0
     if isinstance(entry, Tensor) and entry._dtype is _dtypes.bool_:
         return max(entry.ndim, 1)
@@ -92,6 +118,12 @@ def _expand_ellipsis(entries: tuple[Any, ...], ndim: int) -> tuple[Any, ...]:
     if at is None:
         return entries
     return entries[:at] + (_FULL,) * (ndim - consumed) + entries[at + 1 :]
+
+
+def _is_bool_scalar(entry: Any) -> bool:
+    if isinstance(entry, Tensor):
+        return entry.ndim == 0 and entry._dtype is _dtypes.bool_
+    return isinstance(entry, bool)
 
 
 def _is_integer_scalar(entry: Any) -> bool:
@@ -125,10 +157,21 @@ def _advanced_index(entry: Any, shape: tuple[int, ...], dim: int) -> list[Any]:
     """NumPy index arrays for one advanced entry (a bool mask covers several dims)."""
     if isinstance(entry, Tensor):
         array = entry._array
+    elif not isinstance(entry, Sequence | np.ndarray):
+        kind = type(entry)
+        name = (
+            kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+        )
+        raise IndexError(
+            "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
+            f"valid indices (got {name})"
+        )
     else:
-        array = np.asarray(entry)
-        if array.dtype.kind == "f":
-            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        # A list becomes a bool mask or, whatever its numbers, an int64 index (as in torch).
+        is_mask = _infer_dtype(entry) is _dtypes.bool_ and len(entry) > 0
+        array = np.asarray(entry, dtype=np.bool_ if is_mask else None).astype(
+            np.bool_ if is_mask else np.int64
+        )
     if array.dtype == np.bool_:
         mask_shape = shape[dim : dim + array.ndim]
         if array.shape != mask_shape:
