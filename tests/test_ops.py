@@ -80,6 +80,12 @@ def setitem_scalar(t: ModuleType, x: Any) -> Any:
     return y
 
 
+def setitem_everything_to_a_number(t: ModuleType, x: Any) -> Any:
+    y = x * 1
+    y[...] = 2.5  # nothing sliced off: y itself is filled (FillBackward3)
+    return y
+
+
 def setitem_advanced(t: ModuleType, x: Any, v: Any) -> Any:
     y = x * 1
     y[[0, 2]] = v
@@ -508,7 +514,9 @@ CASES: list[Case] = [
     case("index_put/setitem", setitem_advanced, F(3, 2), F(2), ops=[D.index_put]),
     case("index_put/mask", setitem_mask, F(2, 3), ops=[D.index_put]),
     case("copy/setitem", setitem_basic, F(2, 3), F(3), ops=[D.copy]),
-    case("copy/setitem-scalar", setitem_scalar, F(2, 3), ops=[D.copy]),
+    # Setting a number fills the view: CopySlices over a FillBackward3.
+    case("fill/setitem-a-number", setitem_scalar, F(2, 3), ops=[D.fill_tensor]),
+    case("fill/setitem-everything", setitem_everything_to_a_number, F(2, 3), ops=[D.fill_tensor]),
     case("gather", lambda t, x, i: (x.gather(1, i), t.gather(x, 1, i)), F(2, 3), Int(2, 4, high=3), ops=[D.gather]),
     case("gather/dim0", lambda t, x, i: x.gather(0, i), F(3, 2), Int(2, 2, high=3), ops=[D.gather]),
     case("gather/smaller-index", lambda t, x, i: x.gather(1, i), F(3, 3), Int(2, 2, high=3), ops=[D.gather]),
@@ -821,6 +829,12 @@ ERRORS: dict[str, Callable[[ModuleType], Any]] = {
     "index/a-string": lambda t: mat(t, 2, 3)["a"],
     "index/a-numpy-bool": lambda t: mat(t, 2, 3)[np.True_],
     "index/a-string-in-a-tuple": lambda t: mat(t, 2, 3)[1, "a"],
+    "setitem/shape": lambda t: (mat(t, 2, 3) * 1).__setitem__((slice(None), 1), mat(t, 3)),
+    "setitem/advanced-shape": lambda t: (mat(t, 2, 3) * 1).__setitem__([0, 1], mat(t, 2)),
+    "setitem/a-list": lambda t: (mat(t, 2, 3) * 1).__setitem__(0, [1.0, 2.0, 3.0]),
+    "setitem/an-ndarray": lambda t: (mat(t, 2, 3) * 1).__setitem__(0, np.ones(3)),
+    "copy_/shape": lambda t: (mat(t, 2, 3) * 1).copy_(mat(t, 2)),
+    "copy_/larger-source": lambda t: (mat(t, 2, 3) * 1).copy_(mat(t, 2, 2, 3)),
     "select/index": lambda t: mat(t, 2, 3).select(1, 3),
     "narrow/range": lambda t: mat(t, 2, 3).narrow(1, 2, 2),
     "t/3d": lambda t: mat(t, 2, 3, 4).t(),

@@ -909,6 +909,16 @@ def _index_forward(a: np.ndarray, indices: tuple[Any, ...]) -> np.ndarray:
 
 def _index_put_forward(a: np.ndarray, values: np.ndarray, indices: tuple[Any, ...], accumulate: bool) -> np.ndarray:
     out = a.copy()
+    selected = out[indices].shape
+    try:
+        fits = np.broadcast_shapes(values.shape, selected) == selected
+    except ValueError:
+        fits = False
+    if not fits:
+        raise RuntimeError(
+            f"shape mismatch: value tensor of shape {list(values.shape)} cannot be broadcast to "
+            f"indexing result of shape {list(selected)}"
+        )
     if accumulate:
         np.add.at(out, indices, values)
     else:
@@ -1111,7 +1121,16 @@ fill_tensor = Op("fill_", lambda a, v: np.full_like(a, v), "FillBackward3", ("se
     "self": _zeros_like,
     "value": lambda grad: grad.sum(),
 }, promoted=S)
-copy = Op("copy_", lambda a, src: np.broadcast_to(src, a.shape), "CopyBackwards", ("self", "src"), {
+def _copy_forward(a: np.ndarray, src: np.ndarray) -> np.ndarray:
+    shape = broadcast_shape(a.shape, src.shape)
+    if shape != a.shape:
+        raise RuntimeError(
+            f"output with shape {list(a.shape)} doesn't match the broadcast shape {list(shape)}"
+        )
+    return np.broadcast_to(src, a.shape)
+
+
+copy = Op("copy_", _copy_forward, "CopyBackwards", ("self", "src"), {
     "self": _zeros_like,
     "src": lambda grad: grad,
 }, promoted=S)

@@ -18,7 +18,7 @@ import numpy as np
 
 from refgrad import _dtypes
 from refgrad._factories import _infer_dtype
-from refgrad._tensor import Tensor
+from refgrad._tensor import Tensor, _expanded_shape
 from refgrad.ops import derivatives as D
 from refgrad.ops.inplace import apply_inplace
 
@@ -39,8 +39,16 @@ def getitem(t: Tensor, index: Any) -> Tensor:
 def setitem(t: Tensor, index: Any, value: Any) -> None:
     view, advanced = _apply_basic(t, index)
     if not isinstance(value, Tensor):
+        if not isinstance(value, bool | int | float | np.number | np.bool_):
+            raise TypeError(
+                f"can't assign a {_type_name(value)} to a torch.{t.dtype.legacy_type_name}"
+            )
         value = Tensor._from_array(np.asarray(value, dtype=t._dtype.numpy))
+        if advanced is None:  # a number fills (FillBackward3 when nothing was sliced off)
+            view.fill_(value)
+            return
     if advanced is None:
+        _expanded_shape(value, view.shape)  # torch expands the value: its error, not copy_'s
         view.copy_(value)
     else:
         apply_inplace(D.index_put, view, (value,), {"indices": advanced, "accumulate": False})
@@ -158,13 +166,9 @@ def _advanced_index(entry: Any, shape: tuple[int, ...], dim: int) -> list[Any]:
     if isinstance(entry, Tensor):
         array = entry._array
     elif not isinstance(entry, Sequence | np.ndarray):
-        kind = type(entry)
-        name = (
-            kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
-        )
         raise IndexError(
             "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
-            f"valid indices (got {name})"
+            f"valid indices (got {_type_name(entry)})"
         )
     else:
         # A list becomes a bool mask or, whatever its numbers, an int64 index (as in torch).
@@ -188,3 +192,9 @@ def _advanced_index(entry: Any, shape: tuple[int, ...], dim: int) -> list[Any]:
         bad = int(array[out_of_bounds].flat[0])
         raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
     return [array.astype(np.int64)]
+
+
+def _type_name(value: Any) -> str:
+    """A type as Python's C API names it: 'float', 'list', 'numpy.ndarray'."""
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
