@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from conformance.engines import protocol as caps
-from conformance.engines.numpy_style import NumpyStyleOps
+from conformance.engines.numpy_style import SHAPE_ONLY_ARGUMENTS, NumpyStyleOps
 from conformance.engines.protocol import EngineBase, NotApplicable
 
 NO_REQUIRES_GRAD = ("torch's error for differentiating a tensor that does not require grad "
@@ -245,8 +245,14 @@ class FunctionalEngine(EngineBase):
         with self.scope():
             value = self.ops(op, _map_lazy(_value_of, tuple(args)),
                              {k: _map_lazy(_value_of, v) for k, v in kwargs.items()})
+        same = [a for a in args if isinstance(a, Lazy) and a.value is value]
+        if same:  # the op returned its input itself (torch's `x.float()` of a float32 x)
+            return same[0]
         call = _OpCall(op, tuple(args), dict(kwargs))
-        tracked = [t for t in call.inputs() if t.requires_grad]
+        shape_only = SHAPE_ONLY_ARGUMENTS.get(op, frozenset())
+        tracked = [t for i, arg in enumerate(args) if i not in shape_only
+                   for t in _lazies(arg) if t.requires_grad]
+        tracked += [t for t in _lazies(tuple(kwargs.values())) if t.requires_grad]
         lineage = frozenset().union(*(t.lineage for t in tracked))
         if isinstance(value, tuple):
             return tuple(self._result(v, call, i, tracked, lineage) for i, v in enumerate(value))

@@ -116,12 +116,22 @@ def _on_scalar(ns: Any, x: Any, op: Callable[[], Any]) -> Any:
     return ns.reshape(x, ()) if not _shape(x) else op()
 
 
-def _flattened(shape: tuple[int, ...], start: int, end: int) -> tuple[int, ...]:
-    """The shape `x.flatten(start, end)` has (a 0-dim tensor flattens to one element)."""
+def _flattened(ns: Any, x: Any, start: int, end: int) -> Any:
+    """`x.flatten(start, end)`: x itself when there is nothing to merge, as in torch (a
+    0-dim tensor flattens to one element)."""
+    shape = _shape(x)
     if not shape:
-        return (1,)
+        return ns.reshape(x, (1,))
     start, end = start % len(shape), end % len(shape)
-    return (*shape[:start], int(np.prod(shape[start:end + 1])), *shape[end + 1:])
+    if start == end:
+        return x
+    return ns.reshape(x, (*shape[:start], int(np.prod(shape[start:end + 1])), *shape[end + 1:]))
+
+
+def _converted(x: Any, dtype: Any) -> Any:
+    """`x.to(dtype)`, `x.float()`, `x.double()`: x itself if it has the dtype, as in torch."""
+    name = getattr(dtype, "name", dtype)  # a program's DTypeArg, or the dtype's name
+    return x if str(x.dtype) == name else x.astype(name)
 
 
 def _squeezed(ns: Any, x: Any, dims: Any) -> Any:
@@ -169,9 +179,9 @@ _TABLE: Mapping[str, tuple[tuple[str, ...], Translation]] = {
     "sgn": (("sign",), lambda ns, a, k: ns.sign(a[0])),  # sign, for real tensors
     "F.relu": (("relu",), lambda ns, a, k: ns.relu(a[0])),
     "F.sigmoid": (("sigmoid",), lambda ns, a, k: ns.sigmoid(a[0])),
-    "double": ((), lambda ns, a, k: a[0].astype("float64")),
-    "float": ((), lambda ns, a, k: a[0].astype("float32")),
-    "to": ((), lambda ns, a, k: a[0].astype(getattr(a[1], "name", a[1]))),
+    "double": ((), lambda ns, a, k: _converted(a[0], "float64")),
+    "float": ((), lambda ns, a, k: _converted(a[0], "float32")),
+    "to": ((), lambda ns, a, k: _converted(a[0], a[1])),
     # -- selection
     "clamp": (("clip",), lambda ns, a, k: ns.clip(a[0], k.get("min"), k.get("max"))),
     "clip": (("clip",), lambda ns, a, k: ns.clip(a[0], k.get("min"), k.get("max"))),
@@ -197,8 +207,8 @@ _TABLE: Mapping[str, tuple[tuple[str, ...], Translation]] = {
     # -- shapes and views
     "view": (("reshape",), lambda ns, a, k: ns.reshape(a[0], a[1])),
     "reshape": (("reshape",), lambda ns, a, k: ns.reshape(a[0], a[1])),
-    "flatten": (("reshape",), lambda ns, a, k: ns.reshape(a[0], _flattened(
-        _shape(a[0]), k.get("start_dim", 0), k.get("end_dim", -1)))),
+    "flatten": (("reshape",), lambda ns, a, k: _flattened(
+        ns, a[0], k.get("start_dim", 0), k.get("end_dim", -1))),
     "transpose": (("swapaxes",), lambda ns, a, k: _on_scalar(
         ns, a[0], lambda: ns.swapaxes(a[0], a[1], a[2]))),
     "t": (("transpose",), lambda ns, a, k: ns.transpose(a[0])),
@@ -257,3 +267,6 @@ class NumpyStyleOps:
 
 
 SUPPORTED_OPS: frozenset[str] = frozenset(_TABLE)
+
+# Arguments an op reads only the shape of (no gradient flows to them), by position.
+SHAPE_ONLY_ARGUMENTS: Mapping[str, frozenset[int]] = {"expand_as": frozenset({1})}

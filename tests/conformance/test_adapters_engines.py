@@ -113,6 +113,15 @@ def test_an_input_the_root_does_not_reach_keeps_its_grad(name: str,
 
 
 @pytest.mark.parametrize("name", FUNCTIONAL)
+def test_torchs_aliases_and_shape_only_arguments(name: str, torch_engine: Engine) -> None:
+    # x.float() of a float32 x is x itself; expand_as reads only its argument's shape.
+    comparison = check(
+        name, torch_engine, leaf("t0", 1.0), leaf("t1", 1.0, 2.0), op("t2", "float", "t0"),
+        op("t3", "expand_as", "t2", "t1"), op("t4", "sum", "t3"), Backward("t4"))
+    assert comparison.findings == () and comparison.not_applicable is None
+
+
+@pytest.mark.parametrize("name", FUNCTIONAL)
 def test_a_second_backward_into_grad_is_not_applicable(name: str,
                                                        torch_engine: Engine) -> None:
     comparison = check(
