@@ -268,35 +268,89 @@ class UnreducedBroadcastGradient(FaultyEngine):
         return tensor.grad if unreduced is None else unreduced
 
 
-class _FirstWinnerMax(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return x.max()
+class _FirstWinner(torch.autograd.Function):
+    """max/min/amax/amin over some dims whose gradient goes to one element per slice."""
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, op: str, dims: tuple[int, ...],
+                keepdim: bool) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.op, ctx.dims, ctx.keepdim = op, dims, keepdim
+        return x.amax(dims, keepdim) if op in ("max", "amax") else x.amin(dims, keepdim)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (x,) = ctx.saved_tensors
-        winner = torch.zeros_like(x).flatten()
-        winner[x.argmax()] = 1.0
-        return grad * winner.view(x.shape)
+        kept = [d for d in range(x.dim()) if d not in ctx.dims]
+        order = kept + list(ctx.dims)
+        moved = x.permute(order)
+        flat = moved.reshape(*moved.shape[: len(kept)], -1)
+        pick = flat.argmax(-1, keepdim=True) if ctx.op in ("max", "amax") \
+            else flat.argmin(-1, keepdim=True)
+        winner = torch.zeros_like(flat).scatter_(-1, pick, 1.0).reshape(moved.shape)
+        winner = winner.permute([order.index(d) for d in range(x.dim())])
+        if not ctx.keepdim:
+            for d in sorted(ctx.dims):
+                grad = grad.unsqueeze(d)
+        return grad * winner, None, None, None
+
+
+class _FirstOperandWins(torch.autograd.Function):
+    """maximum/minimum whose gradient at ties goes to the first operand only."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, op: str) -> torch.Tensor:
+        ctx.save_for_backward(a, b)
+        ctx.op = op
+        return torch.maximum(a, b) if op == "maximum" else torch.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        a, b = ctx.saved_tensors
+        first = a >= b if ctx.op == "maximum" else a <= b
+        return grad * first, grad * ~first, None
+
+
+# torch's node for each op whose ties the faulty engine breaks.
+_TIE_BREAKING = {"max": "MaxBackward1", "min": "MinBackward1", "amax": "AmaxBackward0",
+                 "amin": "AminBackward0", "maximum": "MaximumBackward0",
+                 "minimum": "MinimumBackward0"}
 
 
 class TiesToOneElement(FaultyEngine):
-    """`max()` sends the whole gradient to the first of tied maxima (torch shares it
-    evenly among them)."""
+    """At ties, the whole gradient goes to one element: the first extremum of a max, min,
+    amax or amin over whole slices, the first operand of maximum/minimum (torch shares
+    it evenly among the tied elements)."""
 
     caught_in = "gradients"
 
     def apply(self, op: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        if op == "max" and len(args) == 1 and not kwargs:
-            return _FirstWinnerMax.apply(args[0])
-        return super().apply(op, args, kwargs)
+        result = super().apply(op, args, kwargs)
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if op not in _TIE_BREAKING or not isinstance(result, torch.Tensor) \
+                or not any(t.requires_grad for t in tensors):
+            return result  # (max/min with a dim return indices too: torch picks one)
+        if op in ("maximum", "minimum"):
+            faulty = _FirstOperandWins.apply(args[0], args[1], op)
+        else:
+            x = args[0]
+            dims = self._dims(x, op, args[1:], kwargs)
+            faulty = _FirstWinner.apply(x, op, dims, bool(kwargs.get("keepdim", False)))
+        faulty.faulty_grad_fn = _TIE_BREAKING[op]  # what flags() reports
+        return faulty
+
+    @staticmethod
+    def _dims(x: torch.Tensor, op: str, args: Sequence[Any],
+              kwargs: Mapping[str, Any]) -> tuple[int, ...]:
+        dim = kwargs.get("dim", args[0] if args else None)
+        if dim is None or dim == () or op in ("max", "min") or x.dim() == 0:
+            return tuple(range(x.dim()))
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        return tuple(sorted(d % x.dim() for d in dims))
 
     def flags(self, tensor: Any) -> tuple[bool, bool, str | None]:
         requires_grad, is_leaf, grad_fn = super().flags(tensor)
-        return requires_grad, is_leaf, "MaxBackward1" if grad_fn == "_FirstWinnerMaxBackward" \
-            else grad_fn
+        return requires_grad, is_leaf, getattr(tensor, "faulty_grad_fn", grad_fn)
 
 
 class Float32GradsOfFloat64(FaultyEngine):
