@@ -35,6 +35,7 @@ from conformance.catalogue import CATALOGUE
 from conformance.engines import protocol as caps
 from conformance.program import (
     ApplyOp,
+    AssignGrad,
     AutogradGrad,
     Backward,
     InplaceOp,
@@ -268,10 +269,10 @@ def compare_traces(program: Program, engine: Trace, oracle: Trace, *,
 
 
 def in_float64(program: Program) -> Program | None:
-    """The program with every float32 constant (leaves, gradients) made float64; None if
-    it has none."""
-    def widen(values: Values) -> Values:
-        return replace(values, dtype="float64")
+    """The program with every float32 constant (leaves, gradients, assigned `.grad`s) made
+    float64; None if it has none."""
+    def widen(values: Values) -> Values:  # (int64 and bool leaves are indices and masks)
+        return replace(values, dtype="float64") if values.dtype == "float32" else values
 
     steps = []
     for step in program.steps:
@@ -281,6 +282,8 @@ def in_float64(program: Program) -> Program | None:
             step = replace(step, gradient=widen(step.gradient))
         elif isinstance(step, AutogradGrad) and step.grad_outputs is not None:
             step = replace(step, grad_outputs=tuple(widen(v) for v in step.grad_outputs))
+        elif isinstance(step, AssignGrad):
+            step = replace(step, values=widen(step.values))
         steps.append(step)
     wide = Program(tuple(steps))
     return None if wide == program else wide
