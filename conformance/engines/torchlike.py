@@ -75,7 +75,12 @@ class TorchLikeEngine(EngineBase):
         return self.module.tensor(values, dtype=dtype, requires_grad=requires_grad)
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
-        array = tensor.detach().numpy()
+        detached = tensor.detach()
+        if getattr(detached, "_is_zerotensor", lambda: False)():
+            # torch's efficient zero gradient (of sgn) refuses numpy() unless forced.
+            array = detached.numpy(force=True)
+        else:
+            array = detached.numpy()
         if not isinstance(array, np.ndarray):
             raise TypeError(f"numpy() returned {type(array).__name__}, not an ndarray")
         return array.copy()  # the engine may mutate its storage later
