@@ -153,6 +153,17 @@ class InplaceNotRecorded(FaultyEngine):
             super().inplace(tensor, method, args)
 
 
+class SetItemNotRecorded(FaultyEngine):
+    """`t[index] = value` runs as if under no_grad: values change, the graph never learns
+    (no CopySlices, no gradient to the value)."""
+
+    caught_in = "views"
+
+    def setitem(self, tensor: Any, index: Any, value: Any) -> None:
+        with torch.no_grad():
+            super().setitem(tensor, index, value)
+
+
 class HooksIgnored(FaultyEngine):
     """register_hook accepts hooks and never calls them."""
 
@@ -443,7 +454,7 @@ GALLERY: tuple[type[FaultyEngine], ...] = (
     WrongSinGradient, UnreducedBroadcastGradient, TiesToOneElement, Float32GradsOfFloat64,
     OverwritingBackward, RetainGradIgnored, ZeroNotInPlace, AlwaysRetainGraph, NoGradIgnored,
     DataCopies, DataSharesVersion, DetachCopies, VersionNotChecked, InplaceNotRecorded,
-    HooksIgnored, HookOrderReversed, CreateGraphIgnored, WrongNonScalarMessage,
+    SetItemNotRecorded, HooksIgnored, HookOrderReversed, CreateGraphIgnored, WrongNonScalarMessage,
 )
 
 
