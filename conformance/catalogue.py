@@ -1463,6 +1463,8 @@ def _entries() -> tuple[OpSpec, ...]:
                near_critical=tie),
         OpSpec("clamp.tensor_bounds", method("clamp"), clamp_tensors, _identity,
                smooth=False, near_critical=_near_any_tie, covers=("clamp",)),
+        OpSpec("clip.tensor_bounds", method("clip"), clamp_tensors, _identity,
+               smooth=False, near_critical=_near_any_tie, covers=("clamp",)),
         OpSpec("where", function("where"), where, _image_union_of_branches, smooth=False),
         OpSpec("masked_fill", method("masked_fill"), masked_fill, _identity, smooth=False),
         # -- reductions

@@ -32,6 +32,7 @@ from conformance.catalogue import (
     Operand,
     OpSpec,
     draw_index,
+    promote,
 )
 from conformance.program import (
     ApplyOp,
@@ -155,6 +156,7 @@ class ProgramBuilder:
         self.gradient_of: dict[str, str] = {}  # autograd.grad result -> its input
         self._count = 0
         self._first: Operand | None = None  # what the next tensor() request should be
+        self.consumed: set[str] = set()  # tensors some op has used
 
     def draw(self, strategy: st.SearchStrategy[Any]) -> Any:
         return self._draw(strategy)
@@ -268,6 +270,7 @@ class ProgramBuilder:
             return ()
         operands = [self.operands[name] for arg in (*call.args, *(v for _, v in call.kwargs))
                     for name in refs_in(arg)]
+        self.consumed.update(o.name for o in operands)
         # A view requires grad as its base does (expand_as's other operand gives a shape only).
         tracked = any(o.requires_grad for o in (operands[:1] if spec.view else operands))
         requires_grad = spec.differentiable and tracked and (self.grad_enabled or spec.view)
@@ -376,6 +379,24 @@ class ProgramBuilder:
         return self.derived(leaf, name, requires_grad=self.grad_enabled,
                             interval=Interval(2 * leaf.interval.lo, 2 * leaf.interval.hi),
                             depends_on=_lineage([leaf]))
+
+    def whole_root(self) -> Operand:
+        """A scalar every tracked result no op has used flows into (their sums added up),
+        so that one backward checks the derivative of every op on the way."""
+        sinks = [o for o in self.tracked()
+                 if o.name not in self.leaves and o.name not in self.consumed]
+        if len(sinks) < 2:
+            return self.scalar_root()
+        total = self.scalar_root(sinks[0])
+        for sink in sinks[1:]:
+            part = self.scalar_root(sink)
+            name = self.new_name()
+            self.steps.append(ApplyOp((name,), "add", (Ref(total.name), Ref(part.name))))
+            self.consumed |= {total.name, part.name}
+            total = self.derived(total, name, dtype=promote(total, part),
+                                 interval=CATALOGUE["add"].image([total.interval, part.interval]),
+                                 depends_on=_lineage([total, part]))
+        return total
 
     def scalar_root(self, root: Operand | None = None) -> Operand:
         """`root` (or a tracked result) reduced to a scalar by `.sum()` if needed."""
@@ -846,10 +867,12 @@ class Recipe:
 
 
 def _single_backward(b: ProgramBuilder) -> None:
+    """One backward (or autograd.grad) from one result, or from all of them at once."""
+    root = b.whole_root() if b.boolean() else None
     if b.boolean():
-        b.backward()
+        b.backward(root)
     else:
-        b.autograd_grad()
+        b.autograd_grad(root)
 
 
 def _repeated_backward(b: ProgramBuilder) -> None:
@@ -896,13 +919,17 @@ def _weighted(*entries: tuple[Action, int]) -> tuple[Action, ...]:
 
 
 _SMOOTH_OPS = tuple(name for name, spec in CATALOGUE.items() if spec.smooth)
+# Behaviours about gradients draw ops gradients flow through (masks still come as needed).
+_GRADIENT_OPS = BuildConfig(ops=tuple(name for name, spec in CATALOGUE.items()
+                                      if spec.differentiable))
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("values", (op_action,), config=BuildConfig(leaves_require_grad=False)),
     Recipe("metadata",
            _weighted((op_action, 4), (requires_grad_action, 1), (retain_grad_action, 1)),
            config=BuildConfig(leaves_require_grad=None)),
-    Recipe("gradients", (op_action,), finale=_single_backward),
+    Recipe("gradients", (op_action,), finale=_single_backward, config=_GRADIENT_OPS,
+           min_body=2, max_body=8),
     Recipe("accumulation",
            _weighted((op_action, 3), (backward_action, 2), (reset_grad_action, 1),
                      (retain_grad_action, 1), (assign_grad_action, 1),
