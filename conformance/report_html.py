@@ -153,6 +153,9 @@ def _behaviours(result: CheckResult) -> str:
     first_finding: dict[str, str] = {}
     for number, finding in enumerate(result.findings):
         first_finding.setdefault(finding.behaviour, finding_id(number))
+    # Programs showing only baseline-known findings (a column only when there are any).
+    known = {b.behaviour: sum(n for _, n in b.known_seen) for b in result.behaviours}
+    with_known = any(known.values())
     rows = []
     for b in result.behaviours:
         t = b.total
@@ -162,23 +165,29 @@ def _behaviours(result: CheckResult) -> str:
         rows.append(
             f"<tr><td>{name}<br><span class=\"note\">"
             f"{_e(BEHAVIOURS.get(b.behaviour, ''))}</span></td><td>{t.programs}</td>"
-            f"{_count_cell(t.findings, bad=True)}{_count_cell(t.not_applicable)}"
-            f"{_count_cell(t.ambiguous)}{_count_cell(t.rounding)}</tr>")
+            f"{_count_cell(t.findings, bad=True)}"
+            + (_count_cell(known[b.behaviour]) if with_known else "")
+            + f"{_count_cell(t.not_applicable)}{_count_cell(t.ambiguous)}"
+            f"{_count_cell(t.rounding)}</tr>")
     total = total_tally(result)
     rows.append(f"<tr><th>all</th><th>{total.programs}</th><th>{total.findings}</th>"
-                f"<th>{total.not_applicable}</th><th>{total.ambiguous}</th>"
+                + (f"<th>{sum(known.values())}</th>" if with_known else "")
+                + f"<th>{total.not_applicable}</th><th>{total.ambiguous}</th>"
                 f"<th>{total.rounding}</th></tr>")
     return (
         '<section id="behaviours"><h2>Behaviours</h2>'
         "<table><thead><tr><th>behaviour</th><th>programs</th><th>findings</th>"
-        "<th>not applicable</th><th>ambiguous</th><th>rounding</th></tr></thead><tbody>"
+        + ("<th>known (baseline)</th>" if with_known else "")
+        + "<th>not applicable</th><th>ambiguous</th><th>rounding</th></tr></thead><tbody>"
         + "".join(rows) + "</tbody></table>"
         '<p class="note">A behaviour is checked by programs that exercise it; a bug is '
         "reported under the first behaviour that shows it. <em>Not applicable</em>: the "
         "program needs a capability the engine does not declare. <em>Ambiguous</em>: values "
         "were not compared past a discontinuity (relu at 0, ties, clamp bounds) that rounding "
         "could have moved. <em>Rounding</em>: differed slightly in float32 and agreed when "
-        "re-run in float64 (not a finding).</p></section>")
+        "re-run in float64 (not a finding)."
+        + (" <em>Known</em>: programs showing only findings the baseline lists, passed over."
+           if with_known else "") + "</p></section>")
 
 
 def _count_cell(count: int, *, bad: bool = False) -> str:
