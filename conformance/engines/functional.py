@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from conformance.engines import protocol as caps
-from conformance.engines.numpy_style import SHAPE_ONLY_ARGUMENTS, NumpyStyleOps
+from conformance.engines.numpy_style import RETURNS_INPUT, SHAPE_ONLY_ARGUMENTS, NumpyStyleOps
 from conformance.engines.protocol import EngineBase, NotApplicable
 
 NO_REQUIRES_GRAD = ("torch's error for differentiating a tensor that does not require grad "
@@ -245,9 +245,8 @@ class FunctionalEngine(EngineBase):
         with self.scope():
             value = self.ops(op, _map_lazy(_value_of, tuple(args)),
                              {k: _map_lazy(_value_of, v) for k, v in kwargs.items()})
-        same = [a for a in args if isinstance(a, Lazy) and a.value is value]
-        if same:  # the op returned its input itself (torch's `x.float()` of a float32 x)
-            return same[0]
+        if op in RETURNS_INPUT and isinstance(args[0], Lazy) and args[0].value is value:
+            return args[0]  # torch's `x.float()` of a float32 x is x
         call = _OpCall(op, tuple(args), dict(kwargs))
         shape_only = SHAPE_ONLY_ARGUMENTS.get(op, frozenset())
         tracked = [t for i, arg in enumerate(args) if i not in shape_only

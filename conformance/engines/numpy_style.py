@@ -268,5 +268,9 @@ class NumpyStyleOps:
 
 SUPPORTED_OPS: frozenset[str] = frozenset(_TABLE)
 
+# Ops torch answers with the tensor itself when there is nothing to do (`x.float()` of a
+# float32 x, `x.flatten()` of a 1-dim x); the translations above then return x itself.
+RETURNS_INPUT: frozenset[str] = frozenset({"float", "double", "to", "flatten"})
+
 # Arguments an op reads only the shape of (no gradient flows to them), by position.
 SHAPE_ONLY_ARGUMENTS: Mapping[str, frozenset[int]] = {"expand_as": frozenset({1})}

@@ -119,6 +119,11 @@ def test_torchs_aliases_and_shape_only_arguments(name: str, torch_engine: Engine
         name, torch_engine, leaf("t0", 1.0), leaf("t1", 1.0, 2.0), op("t2", "float", "t0"),
         op("t3", "expand_as", "t2", "t1"), op("t4", "sum", "t3"), Backward("t4"))
     assert comparison.findings == () and comparison.not_applicable is None
+    # An op the engine answers with its input (broadcasting to the same shape) is still
+    # a new tensor, as in torch.
+    comparison = check(name, torch_engine, leaf("t0", 1.0, shape=()),
+                       op("t1", "expand", "t0", ()), Backward("t1"))
+    assert comparison.findings == () and comparison.not_applicable is None
 
 
 @pytest.mark.parametrize("name", FUNCTIONAL)
