@@ -1330,6 +1330,49 @@ def test_second_derivatives(expression: str) -> None:
     check(second_derivative)
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "x.tanh()",
+        "x.sigmoid()",
+        "x.relu()",
+        "x.softmax(0)",
+        "x.log_softmax(0)",
+        "w / x",
+        "x / w",
+        "x.mean()",
+        "torch.where(x > 0, x, w)",
+        "x.clamp(-0.5, 1.5)",
+        "x.clamp_min(0.0)",
+        "torch.maximum(x, w)",
+        "x.max()",
+        "x.amax()",
+        "x.norm()",
+        "torch.add(w, x, alpha=2)",
+        "torch.sub(w, x, alpha=2)",
+        "torch.nn.functional.mse_loss(x, w)",
+        "x[[0, 0, 2]]",
+        "x.repeat(2)",
+        "x[1]",
+        "x[1:]",
+        "x.cumsum(0)",
+        "x.exp()",
+        "x.abs().sqrt()",
+        "x.var()",
+    ],
+)
+def test_grad_fn_of_a_differentiable_gradient(expression: str) -> None:
+    """Under create_graph a gradient has history; its grad_fn is the formula's last op."""
+
+    def first_derivative(t: ModuleType) -> Any:
+        x, w = leaf(t, (0.5, -1.0, 2.0)), leaf(t, (1.0, 2.0, -3.0))
+        y = eval(expression, {"torch": t, "x": x, "w": w})
+        (gx,) = t.autograd.grad((y * y).sum(), x, create_graph=True)
+        return gx
+
+    check(first_derivative)
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_scenario(name: str) -> None:
     check(SCENARIOS[name])

@@ -35,6 +35,16 @@ def _dims(dim: int | Sequence[int], ndim: int) -> tuple[int, ...]:
     return tuple(d % max(ndim, 1) for d in dims)
 
 
+def _reduced_axes(dim: int | Sequence[int] | None, ndim: int) -> tuple[int, ...] | None:
+    """NumPy axes for a torch reduction's dim: None or () mean every dim, as in torch; a
+    0-dim array has no axis to reduce (torch accepts dim 0 and -1 there)."""
+    if ndim == 0:
+        return ()
+    if dim is None or dim == ():
+        return None
+    return _dims(dim, ndim)
+
+
 class GradArray(np.ndarray):
     # -- keep the type through NumPy: 0-dim results stay arrays, not NumPy scalars --------
     def __array_wrap__(
@@ -158,13 +168,13 @@ class GradArray(np.ndarray):
 
     # -- reductions (ufunc reduce: ndarray.sum & co. have NumPy's signature, not torch's) --
     def sum(self, dim: Any = None, keepdim: bool = False) -> GradArray:
-        axis = None if dim is None else _dims(dim, self.ndim)
+        axis = _reduced_axes(dim, self.ndim)
         return np.asarray(np.add.reduce(self._base(), axis=axis, keepdims=keepdim)).view(GradArray)
 
     def mean(self, dim: Any = None, keepdim: bool = False) -> GradArray:
-        axis = tuple(range(self.ndim)) if dim is None else _dims(dim, self.ndim)
-        count = math.prod(self.shape[d] for d in axis)
-        return self.sum(axis, keepdim) / count
+        axis = _reduced_axes(dim, self.ndim)
+        count = math.prod(self.shape[d] for d in (range(self.ndim) if axis is None else axis))
+        return self.sum(dim, keepdim) / count
 
     def cumsum(self, dim: int) -> GradArray:
         return np.cumsum(self._base(), axis=dim).view(GradArray)

@@ -138,11 +138,11 @@ def _in_result_type(a: np.ndarray, *numbers: Any) -> np.ndarray:
 
 add = Op("add", _broadcasting(lambda a, b, alpha: a + alpha * b if alpha != 1 else a + b), "AddBackward0", SO, {
     "self": lambda grad: grad,
-    "other": lambda grad, alpha: grad if alpha == 1 else grad * alpha,
+    "other": lambda grad, alpha: grad if alpha == 1 else mul_scalar(grad, other=alpha),
 })
 sub = Op("sub", _broadcasting(_subtract), "SubBackward0", SO, {
     "self": lambda grad: grad,
-    "other": lambda grad, alpha: -grad if alpha == 1 else grad * -alpha,
+    "other": lambda grad, alpha: -grad if alpha == 1 else mul_scalar(-grad, other=alpha),
 })
 # `2 - x` (a number on the left): only the tensor is differentiable, so the node has one edge.
 rsub = Op("rsub", lambda a, other, alpha: other - alpha * a if alpha != 1 else other - a, "RsubBackward1", SO, {
@@ -159,7 +159,7 @@ mul = Op("mul", _broadcasting(np.multiply), "MulBackward0", SO, {
 })
 div = Op("div", _broadcasting(np.true_divide), "DivBackward0", SO, {
     "self": lambda grad, other: grad / other,
-    "other": lambda grad, self, other: -grad * self / (other * other),
+    "other": lambda grad, self, other: -grad * ((self / other) / other),
 }, dtypes=float_dtype)
 neg = Op("neg", _negative, "NegBackward0", S, {
     "self": lambda grad: -grad,
@@ -233,14 +233,14 @@ tan = Op("tan", np.tan, "TanBackward0", S, {
     "self": lambda grad, result: grad * (result * result + 1),
 }, dtypes=float_dtype)
 tanh = Op("tanh", np.tanh, "TanhBackward0", S, {
-    "self": lambda grad, result: grad * (1 - result * result),
+    "self": lambda grad, result: tanh_backward(grad, result),
 }, dtypes=float_dtype)
 sigmoid = Op("sigmoid", lambda a: 1 / (1 + np.exp(-a)), "SigmoidBackward0", S, {
-    "self": lambda grad, result: grad * (result * (1 - result)),
+    "self": lambda grad, result: sigmoid_backward(grad, result),
 }, dtypes=float_dtype)
 # relu'(0) = 0; a nan input passes its gradient through (nan <= 0 is False).
 relu = Op("relu", lambda a: np.where(a < 0, np.zeros_like(a), a), "ReluBackward0", S, {
-    "self": lambda grad, result: grad.masked_fill(result <= 0, 0.0),
+    "self": lambda grad, result: threshold_backward(grad, result, threshold=0),
 })
 absolute = Op("abs", np.abs, "AbsBackward0", S, {
     "self": lambda grad, self: grad * self.sgn(),
@@ -318,7 +318,7 @@ def _clamp_forward(a: np.ndarray, min: Any, max: Any) -> np.ndarray:
 
 def _pass_where(grad: Tensor, keep: Tensor) -> Tensor:
     """grad where `keep`, else exactly 0 (torch uses where(): an inf grad gives 0, not nan)."""
-    return grad.masked_fill(keep.logical_not(), 0.0)
+    return where(keep, grad, 0.0)
 
 
 def _clamp_grad(grad: Tensor, self: Tensor, min: Any, max: Any) -> Tensor:
@@ -383,9 +383,9 @@ def _masked_fill_forward(a: np.ndarray, mask: np.ndarray, value: Any) -> np.ndar
     return _broadcasting(np.where)(mask, np.asarray(value, a.dtype), a)
 
 
-where = Op("where", _where_forward, "WhereBackward0", ("condition", "self", "other"), {
-    "self": lambda grad, condition: grad.masked_fill(condition.logical_not(), 0.0),
-    "other": lambda grad, condition: grad.masked_fill(condition, 0.0),
+where: Op = Op("where", _where_forward, "WhereBackward0", ("condition", "self", "other"), {
+    "self": lambda grad, condition: where(condition, grad, 0.0),
+    "other": lambda grad, condition: where(condition, 0.0, grad),
 }, promoted=SO)
 masked_fill = Op("masked_fill", _masked_fill_forward, "MaskedFillBackward0", ("self", "mask"), {
     "self": lambda grad, mask: grad.masked_fill(mask, 0.0),
@@ -425,11 +425,11 @@ def _mean_forward(a: np.ndarray, dim: tuple[int, ...] | None = None, keepdim: bo
 
 
 mean = Op("mean", _mean_forward, "MeanBackward0", S, {
-    "self": lambda grad, self_shape: grad.expand(self_shape) / math.prod(self_shape),
+    "self": lambda grad, self_shape: div_scalar(grad.expand(self_shape), other=math.prod(self_shape)),
 })
 mean_dim = Op("mean", _mean_forward, "MeanBackward1", S, {
-    "self": lambda grad, self_shape, dim, keepdim: (
-        _unsqueeze_dims(grad, dim, keepdim).expand(self_shape) / _reduced_count(self_shape, dim)
+    "self": lambda grad, self_shape, dim, keepdim: div_scalar(
+        _unsqueeze_dims(grad, dim, keepdim).expand(self_shape), other=_reduced_count(self_shape, dim)
     ),
 })
 
@@ -502,13 +502,13 @@ def _evenly_to_extremes(grad: Tensor, self: Tensor, result: Tensor, dim: tuple[i
     # amax / amin (and the inf-norm): ties share the gradient equally.
     at_extreme = self == _unsqueeze_dims(result, dim, keepdim)
     count = at_extreme.sum(dim, keepdim=True)
-    return _unsqueeze_dims(grad, dim, keepdim) * at_extreme / count
+    return (_unsqueeze_dims(grad, dim, keepdim) / count) * at_extreme
 
 
 def _evenly_to_ties(grad: Tensor, self: Tensor, result: Tensor) -> Tensor:
     # max() / min(): ties share the gradient evenly; a nan result gives it to the nans.
     at_result = self.isnan() if bool(result.isnan()) else self == result
-    return (grad / at_result.sum()).expand(self.shape).masked_fill(at_result.logical_not(), 0.0)
+    return grad.new_zeros(self.shape).masked_fill(at_result, grad / at_result.sum())
 
 
 max_all = Op("max", lambda a: np.max(a), "MaxBackward1", S, {"self": _evenly_to_ties})
@@ -617,7 +617,7 @@ def _norm_grad(grad: Tensor, self: Tensor, result: Tensor, ord: float, dim: tupl
     grad = _unsqueeze_dims(grad, dim, keepdim)
     if ord == 2.0:
         # Zero where the norm is zero (torch masks the 0/0).
-        return (grad * self / norm).masked_fill(norm == 0, 0.0)
+        return self * (grad / norm).masked_fill(norm == 0, 0.0)
     if ord == 1.0:
         return grad * self.sgn()
     scaled = self.abs() ** (ord - 1) / norm ** (ord - 1)
@@ -646,10 +646,10 @@ def _log_softmax_forward(a: np.ndarray, dim: int) -> np.ndarray:
 
 
 softmax = Op("softmax", _softmax_forward, "SoftmaxBackward0", S, {
-    "self": lambda grad, result, dim: result * (grad - (grad * result).sum(dim, keepdim=True)),
+    "self": lambda grad, result, dim: softmax_backward_data(grad, result, dim=dim),
 })
 log_softmax = Op("log_softmax", _log_softmax_forward, "LogSoftmaxBackward0", S, {
-    "self": lambda grad, result, dim: grad - result.exp() * grad.sum(dim, keepdim=True),
+    "self": lambda grad, result, dim: log_softmax_backward_data(grad, result, dim=dim),
 })
 cumsum = Op("cumsum", lambda a, dim: np.cumsum(a, axis=dim), "CumsumBackward0", S, {
     "self": lambda grad, dim: grad.flip(dim).cumsum(dim).flip(dim),
@@ -884,6 +884,57 @@ def unbind(self: Tensor, *, dim: int, count: int) -> Any:
     return _unbind_op(count)(self, dim=dim, count=count)
 
 
+# -- what backward formulas call ------------------------------------------------------------
+# torch's formulas call these as ops of their own, so under create_graph a gradient's
+# grad_fn is theirs (TanhBackwardBackward0, MulBackward1 for a product with a number, ...).
+
+mul_scalar: Op = Op("mul", lambda a, other: a * other, "MulBackward1", S, {
+    "self": lambda grad, other: mul_scalar(grad, other=other),
+})
+div_scalar: Op = Op("div", lambda a, other: a / other, "DivBackward1", S, {
+    "self": lambda grad, other: div_scalar(grad, other=other),
+}, dtypes=float_dtype)
+tanh_backward: Op = Op("tanh_backward", lambda g, y: g * (1 - y * y), "TanhBackwardBackward0", ("grad_output", "output"), {
+    "grad_output": lambda grad, output: tanh_backward(grad, output),
+    "output": lambda grad, grad_output, output: grad * grad_output * output * -2,
+})
+sigmoid_backward: Op = Op("sigmoid_backward", lambda g, y: g * (y * (1 - y)), "SigmoidBackwardBackward0", ("grad_output", "output"), {
+    "grad_output": lambda grad, output: sigmoid_backward(grad, output),
+    "output": lambda grad, grad_output, output: grad * grad_output * (1 - output * 2),
+})
+threshold_backward: Op = Op("threshold_backward", lambda g, y, threshold: np.where(y <= threshold, np.zeros_like(g), g), "ThresholdBackwardBackward0", ("grad_output", "self"), {
+    "grad_output": lambda grad, self, threshold: threshold_backward(grad, self, threshold=threshold),
+    "self": _zeros_like,
+})
+
+
+def _softmax_grad_forward(g: np.ndarray, y: np.ndarray, dim: int) -> np.ndarray:
+    axis = dim if y.ndim else None
+    return y * (g - np.sum(g * y, axis=axis, keepdims=True))
+
+
+def _log_softmax_grad_forward(g: np.ndarray, y: np.ndarray, dim: int) -> np.ndarray:
+    axis = dim if y.ndim else None
+    return g - np.exp(y) * np.sum(g, axis=axis, keepdims=True)
+
+
+def _softmax_grad_wrt_output(grad: Tensor, grad_output: Tensor, output: Tensor, dim: int) -> Tensor:
+    # f = y * (g - sum(g * y)):  df/dy applied to grad = grad * (g - sum(g * y)) - g * sum(grad * y)
+    dims = (dim,) if output.ndim else ()
+    return grad * (grad_output - (grad_output * output).sum(dims, keepdim=True)) - grad_output * (grad * output).sum(dims, keepdim=True)
+
+
+softmax_backward_data: Op = Op("_softmax_backward_data", _softmax_grad_forward, "SoftmaxBackwardDataBackward0", ("grad_output", "output"), {
+    "grad_output": lambda grad, output, dim: softmax_backward_data(grad, output, dim=dim),
+    "output": _softmax_grad_wrt_output,
+})
+log_softmax_backward_data: Op = Op("_log_softmax_backward_data", _log_softmax_grad_forward, "LogSoftmaxBackwardDataBackward0", ("grad_output", "output"), {
+    # f = g - exp(y) * sum(g):  df/dg applied to grad = grad - sum(grad * exp(y))
+    "grad_output": lambda grad, output, dim: grad - (grad * output.exp()).sum((dim,) if output.ndim else (), keepdim=True),
+    "output": lambda grad, grad_output, output, dim: -grad * output.exp() * grad_output.sum((dim,) if output.ndim else (), keepdim=True),
+})
+
+
 # -- gradients of views: write a gradient into zeros the input's shape -------------------------
 
 select_backward: Op = Op("select_backward", lambda g, shape, dim, index: _scatter_into_zeros(g, shape, (np.s_[:],) * dim + (index,)), "SelectBackwardBackward0", ("grad_output",), {
@@ -928,12 +979,14 @@ def _index_put_forward(a: np.ndarray, values: np.ndarray, indices: tuple[Any, ..
 
 # The index tensors are saved (and freed by backward), as torch saves them.
 index = Op("index", _index_forward, "IndexBackward0", S, {
-    "self": lambda grad, self_shape, indices: index_put(grad.new_zeros(self_shape), grad, indices=indices, accumulate=True),
+    "self": lambda grad, self_shape, indices: index_put_impl(grad.new_zeros(self_shape), grad, indices=indices, accumulate=True),
 }, saved_attributes=("indices",))
 index_put: Op = Op("index_put", _index_put_forward, "IndexPutBackward0", ("self", "values"), {
     "self": lambda grad, indices, accumulate: grad if accumulate else index_put(grad, grad.new_zeros(()), indices=indices, accumulate=False),
     "values": lambda grad, indices: index(grad, indices=indices),
 }, saved_attributes=("indices",))
+# The same, as index's backward calls it (torch's _index_put_impl_).
+index_put_impl: Op = Op("_index_put_impl_", _index_put_forward, "IndexPutImplBackward0", ("self", "values"), index_put.derivatives, saved_attributes=("indices",))
 
 
 def _index_grid(a: np.ndarray, index: np.ndarray, dim: int, name: str) -> tuple[Any, ...]:
@@ -1049,13 +1102,14 @@ def _repeat_forward(a: np.ndarray, repeats: tuple[int, ...]) -> np.ndarray:
 
 
 def _repeat_grad(grad: Tensor, self_shape: tuple[int, ...], repeats: tuple[int, ...]) -> Tensor:
-    # Split every dim into (repeat, size) and sum the repeats away.
-    shape = (1,) * (len(repeats) - len(self_shape)) + tuple(self_shape)
+    # Split every dim into (repeat, size) and sum the repeats away (and the dims repeat added).
+    added = len(repeats) - len(self_shape)
+    shape = (1,) * added + tuple(self_shape)
     split: list[int] = []
     for r, s in zip(repeats, shape, strict=True):
         split += [r, s]
-    summed = grad.reshape(split).sum(tuple(range(0, len(split), 2)))
-    return summed.reshape(self_shape)
+    summed_dims = tuple(range(0, len(split), 2)) + tuple(range(1, 2 * added, 2))
+    return grad.reshape(split).sum(tuple(sorted(summed_dims)))
 
 
 repeat = Op("repeat", _repeat_forward, "RepeatBackward0", S, {"self": _repeat_grad})
@@ -1078,8 +1132,25 @@ def _reduced_grad(grad: Tensor, count: int, reduction: str) -> Tensor:
 
 
 mse_loss = Op("mse_loss", lambda a, b, reduction: _reduce((a - b) ** 2, reduction), "MseLossBackward0", ("self", "target"), {
-    "self": lambda grad, self, target, reduction: _reduced_grad(grad, self.numel(), reduction) * (self - target) * 2,
-    "target": lambda grad, self, target, reduction: _reduced_grad(grad, self.numel(), reduction) * (target - self) * 2,
+    "self": lambda grad, self, target, reduction: mse_loss_backward(grad, self, target, reduction=reduction),
+    "target": lambda grad, self, target, reduction: mse_loss_backward(grad, target, self, reduction=reduction),
+})
+
+
+def _mse_scale(self: Any, reduction: str) -> float:
+    return 2.0 / self.size if reduction == "mean" else 2.0  # `self` is an array here
+
+
+def _mse_grad_forward(g: np.ndarray, a: np.ndarray, b: np.ndarray, reduction: str) -> np.ndarray:
+    return g * (a - b) * _mse_scale(a, reduction)
+
+
+mse_loss_backward: Op = Op("mse_loss_backward", _mse_grad_forward, "MseLossBackwardBackward0", ("grad_output", "self", "target"), {
+    "grad_output": lambda grad, grad_output_shape, self, target, reduction: (
+        grad * (self - target) * (2.0 / self.numel() if reduction == "mean" else 2.0)
+    ).sum_to_size(grad_output_shape),
+    "self": lambda grad, grad_output, self, reduction: grad * grad_output * (2.0 / self.numel() if reduction == "mean" else 2.0),
+    "target": lambda grad, grad_output, self, reduction: grad * grad_output * (-2.0 / self.numel() if reduction == "mean" else -2.0),
 })
 
 
