@@ -80,10 +80,10 @@ def test_known_findings_do_not_use_up_the_search() -> None:
     """With one finding per behaviour allowed, a baseline listing the first fault lets
     the search find the second."""
     engine = AddAndMulOff()
-    first = check_behaviour("values", engine, TORCH, max_examples=200, max_findings=1)
+    first = check_behaviour("values", engine, TORCH, max_examples=400, max_findings=1)
     assert len(first.findings) == 1
     known = [KnownFinding.of(first.findings[0])]
-    second = check_behaviour("values", engine, TORCH, max_examples=200, max_findings=1,
+    second = check_behaviour("values", engine, TORCH, max_examples=400, max_findings=1,
                              baseline=known)
     assert len(second.findings) == 1
     assert {first.findings[0].signature[2], second.findings[0].signature[2]} == {"add", "mul"}
