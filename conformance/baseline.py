@@ -67,7 +67,10 @@ class KnownFinding:
 
     def matches(self, finding: Finding) -> bool:
         """Whether this entry lists `finding` (module docstring)."""
-        seen = KnownFinding.of(finding)
+        return self.lists(KnownFinding.of(finding))
+
+    def lists(self, seen: KnownFinding) -> bool:
+        """Whether this entry lists a finding whose signature is `seen`."""
         if seen.key != self.key:
             return False
         return self.check in SAME_ANSWER_SAME_BUG or set(self.ops) <= set(seen.ops)
@@ -264,4 +267,5 @@ def judge(baseline: Baseline, findings: Sequence[Finding], checked: Iterable[str
 
 def listed(entries: Sequence[KnownFinding], finding: Finding) -> list[int]:
     """The indices of the entries that list `finding`."""
-    return [index for index, entry in enumerate(entries) if entry.matches(finding)]
+    seen = KnownFinding.of(finding)
+    return [index for index, entry in enumerate(entries) if entry.lists(seen)]
