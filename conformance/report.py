@@ -223,15 +223,17 @@ def render_markdown(result: CheckResult, verdict: BaselineVerdict | None = None)
         "behaviour and round)",
         "",
         *([replay_note(result), ""] if replay_note(result) else []),
-        "| behaviour | programs | findings | not applicable | ambiguous | rounding |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| behaviour | programs | findings | known | not applicable | ambiguous | rounding |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for b in result.behaviours:
         t = b.total
-        lines.append(f"| {b.behaviour} | {t.programs} | {_mark(t.findings)} | "
+        known = sum(n for _, n in b.known_seen)
+        lines.append(f"| {b.behaviour} | {t.programs} | {_mark(t.findings)} | {known or ''} | "
                      f"{t.not_applicable or ''} | {t.ambiguous or ''} | {t.rounding or ''} |")
-    lines += ["", "*Ambiguous*: values not compared past a discontinuity hit by rounding; "
-              "*rounding*: differed in float32 only, agreed in float64 (not findings).", "",
+    lines += ["", "*Known*: programs showing only findings the baseline lists; *ambiguous*: "
+              "values not compared past a discontinuity hit by rounding; *rounding*: differed "
+              "in float32 only, agreed in float64 (neither is a finding).", "",
               *_op_matrix(result), *_gaps(result), *_findings_section(result, verdict),
               *_stale_section(verdict)]
     return "\n".join(lines).rstrip() + "\n"

@@ -74,9 +74,11 @@ def _suite(root: ET.Element, result: CheckResult, behaviour: BehaviourResult,
     if new:
         ET.SubElement(case, "failure", type="findings", message=_text(
             f"{len(new)} new finding{'s' if len(new) != 1 else ''}: {', '.join(new)}"))
+    known = sum(n for _, n in behaviour.known_seen)
     ET.SubElement(case, "system-out").text = _text(
         f"{t.programs} programs: {t.findings} findings, {t.not_applicable} not applicable, "
-        f"{t.ambiguous} ambiguous, {t.rounding} rounding")
+        f"{t.ambiguous} ambiguous, {t.rounding} rounding"
+        + (f", {known} showing only known findings (baseline)" if known else ""))
     for number, finding in findings:
         _finding_case(suite, number, finding, result, verdict)
 
