@@ -265,6 +265,9 @@ class OperandSource(Protocol):
     def partner(self, shape: tuple[int, ...], domain: Domain = ANYWHERE) -> Operand:
         """A float tensor whose shape broadcasts with `shape`."""
 
+    def fitting(self, shape: tuple[int, ...], dtype: str | None = None) -> Operand:
+        """A float tensor whose shape broadcasts *to* `shape`."""
+
     def condition(self, shape: tuple[int, ...]) -> Operand:
         """A bool tensor whose shape broadcasts with `shape`."""
 
@@ -1109,14 +1112,15 @@ def clamp_one_side(src: OperandSource, spec: OpSpec) -> OpCall:
 
 def clamp_tensors(src: OperandSource, spec: OpSpec) -> OpCall:
     """`a.clamp(lo, hi)`, `a.clamp(lo)`, `a.clamp(None, hi)` with tensor bounds (lo > hi is
-    allowed). Positional, so that the runner records the bounds' values (near_critical)."""
+    allowed) broadcasting to a's shape (torch computes a larger result, then fails in
+    backward). Positional, so that the runner records the bounds' values (near_critical)."""
     x = src.tensor()
     bounds = src.choice(("both", "min", "max"))
     args: list[Arg] = [Ref(x.name)]
     operands, interval = [x], x.interval
     for key in ("min", "max"):
         if bounds in ("both", key):
-            bound = src.partner(x.shape)
+            bound = src.fitting(x.shape)
             args.append(Ref(bound.name))
             operands.append(bound)
             interval = (_image_maximum if key == "min" else _image_minimum)(

@@ -324,7 +324,7 @@ class ProgramBuilder:
         return self._reuse_or_new(candidates, lambda: self.leaf(
             domain, self._broadcastable_shape(shape)))
 
-    def value_for(self, shape: tuple[int, ...], dtype: str | None = None) -> Operand:
+    def fitting(self, shape: tuple[int, ...], dtype: str | None = None) -> Operand:
         """A float tensor that broadcasts *to* `shape` (what `t[index] = value` accepts)."""
         candidates = [o for o in self.floats() if _broadcasts_to(o.shape, shape)
                       and (dtype is None or o.dtype == dtype)]
@@ -501,7 +501,7 @@ class ProgramBuilder:
                 value = self.choice(_scalar_grid(domain))
                 args, other = (value,), Interval(value, value)
             else:
-                partner = self.value_for(target.shape)
+                partner = self.fitting(target.shape)
                 if not domain.admits(partner.interval):
                     return None
                 args, other = (Ref(partner.name),), partner.interval
@@ -523,7 +523,7 @@ class ProgramBuilder:
             value = self.choice(SCALARS)
             args, interval = (value,), Interval(value, value)
         elif method == "copy_":
-            source = self.value_for(target.shape)
+            source = self.fitting(target.shape)
             args, interval = (Ref(source.name),), source.interval
         else:  # masked_fill_: the mask broadcasts to the target's shape
             mask = self.constant(_random_mask(self, self._broadcastable_shape(target.shape)))
@@ -542,7 +542,7 @@ class ProgramBuilder:
             value, interval, partners = number, Interval(number, number), []
         else:
             # index_put (advanced) needs one dtype; a basic index copies with a cast.
-            source = self.value_for(part, target.dtype if advanced else None)
+            source = self.fitting(part, target.dtype if advanced else None)
             value, interval, partners = Ref(source.name), source.interval, [source]
         self.steps.append(SetItem(target.name, index, value))
         self.mutated(target, target.interval.union(interval),
