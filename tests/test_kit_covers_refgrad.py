@@ -14,12 +14,20 @@ from conformance.strategies import reached_torch_ops
 from refgrad.ops import derivatives
 from refgrad.ops.op import Op
 
-# Entries of the table with no user-facing spelling of their own.
+# Entries of the table with no user-facing spelling of their own: the derivatives of
+# other ops, written as ops so that differentiating them again (create_graph=True) records
+# torch's nodes (SigmoidBackwardBackward0, ...). Programs reach them only inside a
+# backward pass: the higher_order behaviour compares their results and grad_fn names.
 INTERNAL_OPS = {
-    # Derivatives of views, written as ops so that their own backward (double backward)
-    # is recorded; reached only inside backward with create_graph=True.
-    "select_backward",
-    "slice_backward",
+    "select_backward",  # of x[i] / select
+    "slice_backward",  # of x[a:b] / narrow
+    "sigmoid_backward",
+    "tanh_backward",
+    "threshold_backward",  # of relu
+    "_softmax_backward_data",
+    "_log_softmax_backward_data",
+    "mse_loss_backward",
+    "_index_put_impl_",  # of advanced indexing (IndexBackward0 accumulates with it)
 }
 
 

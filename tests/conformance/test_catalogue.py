@@ -88,13 +88,13 @@ def _program_source(program: Program) -> str:
             lines.append(f"{indent}with {step.context_source()}:")
             depth += 1
         elif isinstance(step, ExitGradMode):
-            lines.append(f"{indent}    pass")
+            lines.append(f"{indent}pass")  # (the block may be empty)
             depth -= 1
         else:
             lines += [f"{indent}try:", f"{indent}    {step}",
                       f"{indent}except Exception as error:",
                       f"{indent}    raised[{index}] = type(error).__name__"]
-    return "\n".join(lines + ["    pass"] * depth)
+    return "\n".join(lines + ["    " * level + "pass" for level in range(depth, 0, -1)])
 
 
 @given(st.sampled_from(tuple(BEHAVIOURS)).flatmap(programs))
