@@ -199,14 +199,17 @@ def _count_cell(count: int, *, bad: bool = False) -> str:
 def _matrix(result: CheckResult) -> str:
     header = "".join(f"<th>{_e(b.behaviour)}</th>" for b in result.behaviours)
     rows = []
-    for op, tallies in op_matrix(result):
+    # Ops with findings first (most first), then the rest by name.
+    matrix = sorted(op_matrix(result), key=lambda row: -sum(t.findings for t in row[1] if t))
+    for op, tallies in matrix:
         cells = "".join(_matrix_cell(op, b.behaviour, t)
                         for b, t in zip(result.behaviours, tallies, strict=True))
         rows.append(f"<tr><td><code>{_e(op)}</code></td>{cells}</tr>")
     return (
         '<section id="matrix"><h2>Programs per op and behaviour</h2>'
         '<p class="note">Each cell counts the programs using the op that the engine could run; '
-        "red cells have findings blamed on the op (hover a cell for all its counts).</p>"
+        "red cells have findings blamed on the op, and their ops come first (hover a cell "
+        "for all its counts).</p>"
         '<div class="matrix-wrap"><table class="matrix"><thead><tr><th>op</th>'
         f"{header}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>")
 
