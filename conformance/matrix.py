@@ -13,7 +13,8 @@ A cell counts the programs of a behaviour that ran to the end on both engines
   report);
 - `n/a`: nothing checked: the engine does not declare the capability the behaviour is
   about (`SUBJECTS`; its programs may still have run, comparing values only), or every
-  program needed something the engine lacks.
+  program needed something the engine lacks; `n/a ❌ k` if those programs still showed
+  k findings in what was compared.
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ def render(reports: Sequence[EngineReport]) -> str:
         "Each engine is checked against the oracle by generated programs, per behaviour. "
         "A cell: `✅ n` n programs checked, no finding; `❌ k · n` k distinct findings "
         "(minimal programs and reproducers in the engine's report); `n/a` nothing checked, "
-        "as the engine has no counterpart (see its report's *Not checked*). A program stops "
+        "as the engine has no counterpart (see its report's *Not checked*); `n/a ❌ k`: the "
+        "same, but the behaviour's programs showed k differences in what could be compared "
+        "(values, dtypes, errors raised or not). A program stops "
         "at its first difference, and a bug is reported under the first behaviour that "
         "shows it: an engine with a difference in most programs (a dtype, say) shows fewer "
         "findings in later behaviours than it may have.",
