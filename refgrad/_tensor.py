@@ -47,6 +47,13 @@ NONLEAF_GRAD_WARNING = (
     "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
     "instead. See github.com/pytorch/pytorch/pull/30531 for more information."
 )
+_T_NOT_2D = (
+    "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
+    "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
+    "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a "
+    "tensor."
+)
+_T_ON_0D = "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
 FLOAT_OF_REQUIRES_GRAD_WARNING = (
     "Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
     "Consider using tensor.detach() first."
@@ -874,6 +881,8 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
+        if self.ndim != 2:
+            warnings.warn(_T_ON_0D if self.ndim == 0 else _T_NOT_2D, UserWarning, stacklevel=2)
         return D.permute(self, dims=tuple(reversed(range(self.ndim))))
 
     @property
@@ -1126,7 +1135,7 @@ def make_view(
     base = source._base if source._base is not None else source
     view._base = base
     parent_fn = source._view_fn
-    if op.outputs == ("result",):
+    if not op.returns_tuple:
 
         def view_fn(b: Tensor) -> Tensor:
             return op(parent_fn(b) if parent_fn else b, **attrs)

@@ -38,8 +38,10 @@ def observe(value: Any, module: ModuleType) -> Any:
             "is_leaf": value.is_leaf,
             "grad_fn": None if grad_fn is None else type(grad_fn).__name__,
         }
-    if isinstance(value, list | tuple):
-        return type(value)(observe(v, module) for v in value)
+    if isinstance(value, list):
+        return [observe(v, module) for v in value]
+    if isinstance(value, tuple):  # incl. torch.return_types.max and refgrad's counterpart
+        return tuple(observe(v, module) for v in value)
     if isinstance(value, dict):
         return {k: observe(v, module) for k, v in value.items()}
     if isinstance(value, module.dtype):

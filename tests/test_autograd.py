@@ -1373,6 +1373,58 @@ def test_grad_fn_of_a_differentiable_gradient(expression: str) -> None:
     check(first_derivative)
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "s.T",
+        "v.T",
+        "v.split(1, 0)",
+        "v.chunk(1, 0)",
+        "v.unbind(0)",
+        "s.cumsum(0)",
+        "s.max(dim=0)",
+        "s.transpose(0, 0)",
+        "s.squeeze(0)",
+        "s.argmax(dim=0)",
+        "s.expand(())",
+        "s.flip(0)",
+    ],
+)
+def test_zero_dim_and_single_piece_edges(expression: str) -> None:
+    """Found by the kit: 0-dim tensors have a dim 0 of size 1; split into one piece is a tuple."""
+
+    def edge(t: ModuleType) -> Any:
+        s, v = t.tensor(2.0, requires_grad=True), leaf(t, (1.0,))
+        out = eval(expression, {"s": s, "v": v})
+        first = out[0] if isinstance(out, tuple) else out
+        if first.requires_grad:
+            first.sum().backward()
+        return [out, s.grad, v.grad]
+
+    check(edge)
+
+
+@scenario
+def in_place_on_expanded_tensors(t: ModuleType) -> Any:
+    x = t.tensor(1.5, requires_grad=True)
+    unexpanded = t.tensor(1.0).expand(())
+    unexpanded.add_(x)
+    repeated = t.tensor([1.0]).expand(3)
+    return [unexpanded, repeated.add_(1)]
+
+
+@scenario
+def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
+    x = t.tensor(1.5, requires_grad=True)
+    a = x * 2.0
+    a[()] = 2.0
+    b = t.stack((x,), dim=0)
+    b[()] = x
+    c = t.zeros(2, 3)
+    c[:] = t.ones(1, 3)
+    return [a, b, c]
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_scenario(name: str) -> None:
     check(SCENARIOS[name])

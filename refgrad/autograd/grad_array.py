@@ -151,12 +151,16 @@ class GradArray(np.ndarray):
         return self.T
 
     def transpose(self, dim0: int, dim1: int) -> GradArray:
+        if self.ndim == 0:
+            return self
         return np.swapaxes(self._base(), dim0, dim1).view(GradArray)
 
     def permute(self, *dims: Any) -> GradArray:
         return np.transpose(self._base(), _flat(dims)).view(GradArray)
 
     def flip(self, *dims: Any) -> GradArray:
+        if self.ndim == 0:
+            return self
         return np.flip(self._base(), _flat(dims)).view(GradArray)
 
     def select(self, dim: int, index: int) -> GradArray:
@@ -177,7 +181,7 @@ class GradArray(np.ndarray):
         return self.sum(dim, keepdim) / count
 
     def cumsum(self, dim: int) -> GradArray:
-        return np.cumsum(self._base(), axis=dim).view(GradArray)
+        return np.cumsum(self._base(), axis=dim).reshape(self.shape).view(GradArray)
 
     # -- linear algebra ----------------------------------------------------------------
     def mm(self, other: np.ndarray) -> GradArray:

@@ -520,7 +520,7 @@ def _check_reducible(name: str, a: np.ndarray, dims: tuple[int, ...] | None) -> 
     if dims is None and a.size == 0:
         raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
     for d in dims or ():
-        if a.shape[d] == 0:
+        if a.ndim and a.shape[d] == 0:  # a 0-dim tensor's dim 0 has size 1
             raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
 
@@ -539,6 +539,8 @@ amin = Op("amin", _extreme("amin", np.amin), "AminBackward0", S, {"self": _evenl
 def _extreme_dim_forward(name: str, pick: Any) -> Any:
     def forward(a: np.ndarray, dim: int, keepdim: bool) -> tuple[np.ndarray, np.ndarray]:
         _check_reducible(name, a, (dim,))
+        if a.ndim == 0:  # the value itself, at index 0
+            return a.copy(), np.zeros((), np.int64)
         indices = np.expand_dims(pick(a, axis=dim), dim)
         values = np.take_along_axis(a, indices, axis=dim)
         if not keepdim:
@@ -550,6 +552,8 @@ def _extreme_dim_forward(name: str, pick: Any) -> Any:
 
 def _to_index(grad: Tensor, self_shape: tuple[int, ...], indices: Tensor, dim: int, keepdim: bool) -> Tensor:
     # All of the gradient goes to the single index returned (the first of any ties).
+    if not self_shape:
+        return grad  # a 0-dim input is its own maximum
     grad, indices = _unsqueeze_dims(grad, (dim,), keepdim), _unsqueeze_dims(indices, (dim,), keepdim)
     return grad.new_zeros(self_shape).scatter(dim, indices, grad)
 
@@ -574,7 +578,7 @@ min_dim = Op("min", _extreme_dim_forward("min", _nan_first(np.argmin)), "MinBack
 def _arg_extreme(name: str, pick: Any) -> Any:
     def forward(a: np.ndarray, dim: int | None, keepdim: bool) -> np.ndarray:
         _check_reducible(name, a, None if dim is None else (dim,))
-        return pick(a, axis=dim, keepdims=keepdim)
+        return pick(a, axis=dim if a.ndim else None, keepdims=keepdim and a.ndim > 0)
 
     return forward
 
@@ -651,7 +655,7 @@ softmax = Op("softmax", _softmax_forward, "SoftmaxBackward0", S, {
 log_softmax = Op("log_softmax", _log_softmax_forward, "LogSoftmaxBackward0", S, {
     "self": lambda grad, result, dim: log_softmax_backward_data(grad, result, dim=dim),
 })
-cumsum = Op("cumsum", lambda a, dim: np.cumsum(a, axis=dim), "CumsumBackward0", S, {
+cumsum = Op("cumsum", lambda a, dim: np.cumsum(a, axis=dim).reshape(a.shape), "CumsumBackward0", S, {
     "self": lambda grad, dim: grad.flip(dim).cumsum(dim).flip(dim),
 }, dtypes=sum_dtype)
 
@@ -769,7 +773,7 @@ view = Op("view", _reshape_view, "ViewBackward0", S, {
 unsafe_view = Op("_unsafe_view", lambda a, shape: a.reshape(shape), "UnsafeViewBackward0", S, {
     "self": lambda grad, self_shape: grad.reshape(self_shape),
 })
-transpose = Op("transpose", lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1), "TransposeBackward0", S, {
+transpose = Op("transpose", lambda a, dim0, dim1: np.swapaxes(a, dim0, dim1) if a.ndim else a.view(), "TransposeBackward0", S, {
     "self": lambda grad, dim0, dim1: grad.transpose(dim0, dim1),
 }, is_view=True)
 alias = Op("alias", lambda a: a.view(), "AliasBackward0", S, {"self": lambda grad: grad}, is_view=True)
@@ -786,6 +790,8 @@ squeeze = Op("squeeze", lambda a: np.squeeze(a), "SqueezeBackward0", S, {
 
 
 def _squeeze_dims(a: np.ndarray, dim: tuple[int, ...]) -> np.ndarray:
+    if a.ndim == 0:
+        return a.view()
     return np.squeeze(a, axis=tuple(d for d in dim if a.shape[d] == 1))
 
 
@@ -799,7 +805,16 @@ squeeze_dim_inplace = Op("squeeze_", lambda a, dim: _squeeze_dims(a, (dim,)), "S
 squeeze_dims = Op("squeeze", _squeeze_dims, "SqueezeBackward2", S, {
     "self": lambda grad, self_shape: grad.reshape(self_shape),
 }, is_view=True)
-expand = Op("expand", lambda a, size: np.broadcast_to(a, size), "ExpandBackward0", S, {
+
+
+def _expand_forward(a: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    added = len(size) - a.ndim
+    if tuple(size[added:]) == a.shape and all(n == 1 for n in size[:added]):
+        return a.reshape(size)  # no element repeats: a writable view, like torch's
+    return np.broadcast_to(a, size)  # read-only: elements repeat
+
+
+expand = Op("expand", _expand_forward, "ExpandBackward0", S, {
     "self": lambda grad, self_shape: grad.sum_to_size(self_shape),
 }, is_view=True)
 select = Op("select", lambda a, dim, index: _take(a, dim, index), "SelectBackward0", S, {
@@ -1082,7 +1097,7 @@ def stack_op(n: int) -> Op:
     return Op("stack", forward, "StackBackward0", names, {name: _stack_formula(i) for i, name in enumerate(names)})
 
 
-flip = Op("flip", lambda a, dims: np.flip(a, dims).copy(), "FlipBackward0", S, {
+flip = Op("flip", lambda a, dims: np.flip(a, dims if a.ndim else ()).copy(), "FlipBackward0", S, {
     "self": lambda grad, dims: grad.flip(*dims),
 })
 

@@ -44,14 +44,23 @@ def setitem(t: Tensor, index: Any, value: Any) -> None:
                 f"can't assign a {_type_name(value)} to a torch.{t.dtype.legacy_type_name}"
             )
         value = Tensor._from_array(np.asarray(value, dtype=t._dtype.numpy))
-        if advanced is None:  # a number fills (FillBackward3 when nothing was sliced off)
-            view.fill_(value)
-            return
     if advanced is None:
-        _expanded_shape(value, view.shape)  # torch expands the value: its error, not copy_'s
-        view.copy_(value)
+        _copy_to(view, value)
     else:
         apply_inplace(D.index_put, view, (value,), {"indices": advanced, "accumulate": False})
+
+
+def _copy_to(destination: Tensor, value: Tensor) -> None:
+    """torch's setitem: copy_ when the shapes match, fill_ from a 0-dim value, else expand."""
+    if value.shape == destination.shape:
+        destination.copy_(value)
+    elif value.ndim == 0:
+        destination.fill_(value)
+    else:
+        leading_ones = next((i for i, n in enumerate(value.shape) if n != 1), value.ndim)
+        value = value.view(value.shape[leading_ones:])
+        _expanded_shape(value, destination.shape)  # torch expands the value: its error
+        destination.copy_(value)
 
 
 def _apply_basic(t: Tensor, index: Any) -> tuple[Tensor, tuple[Any, ...] | None]:

@@ -56,4 +56,9 @@ def _write(target: Tensor, value: np.ndarray, result_dtype: dtype | None) -> Non
             f"result type {result_dtype.c_name} can't be cast to the desired output type "
             f"{target._dtype.c_name}"
         )
+    if not target._array.flags.writeable:  # an expanded view: elements share memory
+        raise RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation."
+        )
     np.copyto(target._array, value, casting="unsafe")

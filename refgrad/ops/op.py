@@ -195,6 +195,11 @@ class Op:
     _node_class: type[OpNode] | None = field(init=False, repr=False, compare=False)
     _save_plans: dict[tuple[bool, ...], _SavePlan] = field(init=False, repr=False, compare=False)
 
+    @property
+    def returns_tuple(self) -> bool:
+        """Several named outputs (max(dim): values, indices; split: one per piece, maybe one)."""
+        return self.outputs != ("result",)
+
     def __call__(self, *args: Any, **attrs: Any) -> Any:
         """Run the forward; record a node if grad mode is on and an input requires grad."""
         if type(args[0]) is GradArray:  # inside a formula of a plain backward
@@ -215,7 +220,7 @@ class Op:
         if _GradState.inference:  # nothing is recorded; the outputs are inference tensors
             for out in outputs:
                 out._is_inference = True
-            return outputs[0] if len(outputs) == 1 else tuple(outputs)
+            return tuple(outputs) if self.returns_tuple else outputs[0]
         if self.needs_grad(inputs):
             node = self.record(inputs, attrs)
             self.save_outputs(node, outputs)
@@ -223,12 +228,12 @@ class Op:
                 if out._dtype.is_floating_point:  # integer outputs (indices) have no history
                     out._grad_fn = node
                     out._output_nr = k
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+        return tuple(outputs) if self.returns_tuple else outputs[0]
 
     def _call_on_arrays(self, args: tuple[Any, ...], attrs: dict[str, Any]) -> Any:
         arrays = [a.view(np.ndarray) if isinstance(a, np.ndarray) else a for a in args]
         raw = self.forward(*arrays, **attrs)  # the engine has silenced FP warnings
-        if len(self.outputs) > 1:
+        if self.returns_tuple:
             return tuple(np.asarray(out).view(GradArray) for out in raw)
         return np.asarray(raw).view(GradArray)
 
@@ -254,7 +259,7 @@ class Op:
         # torch returns inf/nan silently where NumPy would warn (log(0), 0/0, inf * 0).
         with np.errstate(all="ignore"):
             raw = self.forward(*arrays, **attrs)
-        return (raw if len(self.outputs) > 1 else (raw,)), result_dtype
+        return (raw if self.returns_tuple else (raw,)), result_dtype
 
     def needs_grad(self, inputs: Sequence[Operand]) -> bool:
         if not _GradState.enabled or self._node_class is None:
