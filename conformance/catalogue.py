@@ -265,8 +265,9 @@ class OperandSource(Protocol):
     def partner(self, shape: tuple[int, ...], domain: Domain = ANYWHERE) -> Operand:
         """A float tensor whose shape broadcasts with `shape`."""
 
-    def fitting(self, shape: tuple[int, ...], dtype: str | None = None) -> Operand:
-        """A float tensor whose shape broadcasts *to* `shape`."""
+    def fitting(self, shape: tuple[int, ...], dtype: str | None = None,
+                domain: Domain = ANYWHERE) -> Operand:
+        """A float tensor in `domain` whose shape broadcasts *to* `shape`."""
 
     def condition(self, shape: tuple[int, ...]) -> Operand:
         """A bool tensor whose shape broadcasts with `shape`."""
@@ -428,11 +429,8 @@ def _image_union_of_branches(i: Sequence[Interval]) -> Interval:
     return Interval(min(i[1].lo, i[2].lo), max(i[1].hi, i[2].hi))
 
 
-def _image_bool(i: Sequence[Interval]) -> Interval:
-    return Interval(0.0, 1.0)
-
-
-def _image_probability(i: Sequence[Interval]) -> Interval:
+def _unit_interval(i: Sequence[Interval]) -> Interval:
+    """Booleans (as 0 and 1), probabilities."""
     return Interval(0.0, 1.0)
 
 
@@ -500,7 +498,7 @@ def _near_norm_kink(inputs: Sequence[np.ndarray], kwargs: Mapping[str, Any],
 # Each draws one well-formed call of `spec` from the builder (`src`) and predicts its result.
 
 
-def _scalar_grid(domain: Domain) -> tuple[float, ...]:
+def scalar_grid(domain: Domain) -> tuple[float, ...]:
     return tuple(v for v in SCALARS if domain.admits_value(v))
 
 
@@ -530,7 +528,7 @@ def unary(src: OperandSource, spec: OpSpec) -> OpCall:
 def to_bool(src: OperandSource, spec: OpSpec) -> OpCall:
     """`a.isnan()` and friends: a float tensor in, a bool tensor out."""
     x = src.tensor(spec.domain)
-    return _call((Ref(x.name),), x.shape, "bool", _image_bool([x.interval]))
+    return _call((Ref(x.name),), x.shape, "bool", _unit_interval([x.interval]))
 
 
 def binary(src: OperandSource, spec: OpSpec) -> OpCall:
@@ -544,7 +542,7 @@ def binary(src: OperandSource, spec: OpSpec) -> OpCall:
         return _call((scalar, Ref(x.name)), x.shape, x.dtype, image)
     x = src.tensor(spec.domain)
     if form == "scalar_right":
-        scalar = src.choice(_scalar_grid(right))
+        scalar = src.choice(scalar_grid(right))
         image = spec.image([x.interval, Interval(scalar, scalar)])
         return _call((Ref(x.name), scalar), x.shape, x.dtype, image)
     y = src.partner(x.shape, right)
@@ -1385,9 +1383,9 @@ def attribute(name: str) -> CallStyle:
 
 def _entries() -> tuple[OpSpec, ...]:
     kink, tie, ties = _near_zero, _near_tie_between, _near_tie_within
-    comparison = functools.partial(OpSpec, signature=compare_to, image=_image_bool,
+    comparison = functools.partial(OpSpec, signature=compare_to, image=_unit_interval,
                                    differentiable=False, smooth=False, near_critical=tie)
-    boolean = functools.partial(OpSpec, image=_image_bool, differentiable=False, smooth=False)
+    boolean = functools.partial(OpSpec, image=_unit_interval, differentiable=False, smooth=False)
     flat = functools.partial(OpSpec, signature=unary, smooth=False)  # zero gradient, jumps
     shaped = functools.partial(OpSpec, image=_identity, view=True)  # views: same values
     return (
@@ -1498,7 +1496,7 @@ def _entries() -> tuple[OpSpec, ...]:
         OpSpec("norm.p", method("norm"), vector_norm, _identity, smooth=False,
                near_critical=_near_norm_kink, scalar_choices=(1, 3, math.inf),
                covers=("norm",)),
-        OpSpec("softmax", method("softmax"), along_dim, _image_probability),
+        OpSpec("softmax", method("softmax"), along_dim, _unit_interval),
         OpSpec("log_softmax", method("log_softmax"), along_dim, _identity),
         OpSpec("cumsum", method("cumsum"), along_dim, _identity),
         # -- linear algebra
@@ -1547,7 +1545,7 @@ def _entries() -> tuple[OpSpec, ...]:
                near_critical=kink, covers=("relu",)),
         OpSpec("F.sigmoid", functional("sigmoid"), unary, _image_sigmoid,
                covers=("sigmoid",)),
-        OpSpec("F.softmax", functional("softmax"), along_dim, _image_probability,
+        OpSpec("F.softmax", functional("softmax"), along_dim, _unit_interval,
                covers=("softmax",)),
         OpSpec("F.log_softmax", functional("log_softmax"), along_dim, _identity,
                covers=("log_softmax",)),

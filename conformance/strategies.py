@@ -33,6 +33,7 @@ from conformance.catalogue import (
     OpSpec,
     draw_index,
     promote,
+    scalar_grid,
 )
 from conformance.program import (
     ApplyOp,
@@ -81,9 +82,9 @@ _UNKNOWN = Interval(-100.0, 100.0)
 # In-place methods: with a tensor-or-number operand (their image and the operand's domain
 # are the catalogue op's), without one (the op's domain and image), and the rest.
 _BINARY_INPLACE = {"add_": "add", "mul_": "mul", "sub_": "sub", "div_": "div"}
-_UNARY_INPLACE = {"zero_": "", "neg_": "neg", "relu_": "relu", "abs_": "abs", "exp_": "exp",
-                  "log_": "log", "sqrt_": "sqrt", "sigmoid_": "sigmoid", "tanh_": "tanh"}
-_OTHER_INPLACE = ("pow_", "clamp_", "fill_", "copy_", "masked_fill_")
+_UNARY_INPLACE = {"neg_": "neg", "relu_": "relu", "abs_": "abs", "exp_": "exp", "log_": "log",
+                  "sqrt_": "sqrt", "sigmoid_": "sigmoid", "tanh_": "tanh"}
+_OTHER_INPLACE = ("zero_", "pow_", "clamp_", "fill_", "copy_", "masked_fill_")
 INPLACE_METHODS: tuple[str, ...] = (*_BINARY_INPLACE, *_UNARY_INPLACE, *_OTHER_INPLACE)
 # torch ops `t[index] = value` reaches: a copy into a view (basic), index_put (advanced).
 SETITEM_OPS = ("copy_", "select", "slice", "unsqueeze", "alias", "index_put")
@@ -276,12 +277,12 @@ class ProgramBuilder:
         requires_grad = spec.differentiable and tracked and (self.grad_enabled or spec.view)
         depends_on = _lineage(operands) if requires_grad else frozenset()
         storage = (operands[0].storage or operands[0].name) if spec.view and operands else ""
-        exact = spec.view and all(o.grid_values for o in operands)
+        grid_values = spec.view and all(o.grid_values for o in operands)
         outs = tuple(self.new_name() for _ in call.out_shapes)
         self.steps.append(ApplyOp(outs, spec.name, call.args, call.kwargs))
         return tuple(self.bind(Operand(name, shape, dtype, call.out_interval,
                                         requires_grad and dtype.startswith("float"), depends_on,
-                                        storage, exact))
+                                        storage, grid_values))
                      for name, shape, dtype in zip(outs, call.out_shapes, call.out_dtypes,
                                                    strict=True))
 
@@ -324,12 +325,13 @@ class ProgramBuilder:
         return self._reuse_or_new(candidates, lambda: self.leaf(
             domain, self._broadcastable_shape(shape)))
 
-    def fitting(self, shape: tuple[int, ...], dtype: str | None = None) -> Operand:
+    def fitting(self, shape: tuple[int, ...], dtype: str | None = None,
+                domain: Domain = ANYWHERE) -> Operand:
         """A float tensor that broadcasts *to* `shape` (what `t[index] = value` accepts)."""
         candidates = [o for o in self.floats() if _broadcasts_to(o.shape, shape)
-                      and (dtype is None or o.dtype == dtype)]
+                      and (dtype is None or o.dtype == dtype) and domain.admits(o.interval)]
         return self._reuse_or_new(candidates, lambda: self.leaf(
-            shape=self._broadcastable_shape(shape), dtype=dtype))
+            domain, self._broadcastable_shape(shape), dtype=dtype))
 
     def condition(self, shape: tuple[int, ...]) -> Operand:
         candidates = [o for o in self.operands.values()
@@ -498,12 +500,10 @@ class ProgramBuilder:
             spec = CATALOGUE[_BINARY_INPLACE[method]]
             domain = spec.other_domain
             if self.boolean():
-                value = self.choice(_scalar_grid(domain))
+                value = self.choice(scalar_grid(domain))
                 args, other = (value,), Interval(value, value)
             else:
-                partner = self.fitting(target.shape)
-                if not domain.admits(partner.interval):
-                    return None
+                partner = self.fitting(target.shape, domain=domain)
                 args, other = (Ref(partner.name),), partner.interval
             interval = spec.image([interval, other])
         elif method == "zero_":
@@ -585,10 +585,6 @@ def _broadcasts(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
 
 def _broadcasts_to(a: tuple[int, ...], shape: tuple[int, ...]) -> bool:
     return _broadcasts(a, shape) and np.broadcast_shapes(a, shape) == shape
-
-
-def _scalar_grid(domain: Domain) -> tuple[float, ...]:
-    return tuple(v for v in SCALARS if domain.admits_value(v))
 
 
 def _random_mask(b: ProgramBuilder, shape: tuple[int, ...]) -> Values:
