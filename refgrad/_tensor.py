@@ -112,6 +112,7 @@ class Tensor:
     _view_fn: Callable[[Tensor], Tensor] | None = None
     _view_version = 0
     _created_in_no_grad = False
+    _multi_output = False  # a view made by split/unbind/chunk: never to be modified in place
     _retains_grad = False
     _is_inference = False  # made in inference mode: never part of autograd
     _post_accumulate_grad_hooks: dict[_int, Callable[[Tensor], None]] = {}  # noqa: RUF012
@@ -223,6 +224,12 @@ class Tensor:
         if base is not None and self._view_version != self._version_counter.value:
             # The memory changed under this view (in place, through it or another alias):
             # its history now goes through the base.
+            if self._multi_output and self._grad_fn is not None:
+                raise RuntimeError(
+                    inplace.multi_output_view_error(
+                        self, "its base or another view of its base has been modified inplace"
+                    )
+                )
             if self._grad_fn is not None or base.requires_grad:
                 inplace.regenerate_view_grad_fn(self)
             self._view_version = self._version_counter.value
@@ -811,6 +818,10 @@ class Tensor:
     ) -> Tensor:
         order = 2.0 if p == "fro" else float(p)
         dims = _reduction_dims(dim, self.ndim)
+        if p == "fro" and dim is not None and not isinstance(dim, int) and len(dims) > 2:
+            raise RuntimeError(
+                f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, dim))}"
+            )
         return D.norm(self, ord=order, dim=dims, keepdim=keepdim)
 
     def softmax(self, dim: _int) -> Tensor:
@@ -1147,8 +1158,9 @@ def make_view(
     view._view_fn = view_fn
     view._view_version = source._version_counter.value
     view._is_inference = source._is_inference or _GradState.inference
-    if not _GradState.enabled:
-        view._created_in_no_grad = True
+    # torch's "creation meta", inherited by views of views.
+    view._created_in_no_grad = source._created_in_no_grad or not _GradState.enabled
+    view._multi_output = source._multi_output or (op.returns_tuple and _GradState.enabled)
     return view
 
 

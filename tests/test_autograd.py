@@ -1425,6 +1425,48 @@ def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
     return [a, b, c]
 
 
+@pytest.mark.parametrize(
+    "program",
+    [
+        "a, b = x.unbind(0); b.add_(1)",
+        "(p,) = x.split(2, 0); p.mul_(2)",
+        "a, b = x.chunk(2, 0); b[0:1].add_(1)",
+        "a, b = x.unbind(0); b.detach().neg_(); b.grad_fn",
+        "a, b = (x * 1).unbind(0); b.detach().add_(1); (b * 2).sum().backward()",
+        "v = c[None]; v.add_(c)",
+        "c.add_(c)",
+        "c.mul_(c.detach())",
+        "x.norm(dim=(0, 1, -1))",
+    ],
+)
+def test_views_and_overlap_rules(program: str) -> None:
+    """Found by the kit: multi-output views, partial memory overlap, matrix norm dims."""
+
+    def run_program(t: ModuleType) -> Any:
+        names = {"x": leaf(t, (1.0, 2.0)), "c": t.tensor(1.5)}
+        names["x"] = names["x"] if "norm" not in program else t.ones(2, 2, 2)
+        exec(program, names)
+        return names.get("a"), names.get("b"), names["c"]
+
+    check(run_program)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["s.prod()", "s.prod(0)", "v.prod()", "v.prod(0)", "s.gather(0, i)", "s.cumsum(0)"],
+)
+def test_trivial_backward_cases(expression: str) -> None:
+    """torch returns the incoming gradient itself in these cases (it shows with create_graph)."""
+
+    def first_derivative(t: ModuleType) -> Any:
+        s, v = t.tensor(1.5, requires_grad=True), leaf(t, (2.0,))
+        y = eval(expression, {"s": s, "v": v, "i": t.tensor(0)})
+        gx = t.autograd.grad(y, [s, v], create_graph=True, allow_unused=True)
+        return gx
+
+    check(first_derivative)
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_scenario(name: str) -> None:
     check(SCENARIOS[name])

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from refgrad.autograd.grad_mode import _GradState
-from refgrad.autograd.graph import Grads, Node, gradient_edge
+from refgrad.autograd.graph import Grads, Node, gradient_edge, short_node_name
 
 if TYPE_CHECKING:
     from refgrad._tensor import Tensor
@@ -39,21 +39,36 @@ NO_GRAD_VIEW_INPLACE = (
 )
 
 
-def check_inplace(target: Tensor) -> None:
+def check_inplace(target: Tensor, other_requires_grad: bool) -> None:
     """Raise torch's error if modifying `target` in place would corrupt autograd."""
     if target._is_inference and not _GradState.inference:
         raise RuntimeError(INFERENCE_INPLACE)
     if not _GradState.enabled:
         return  # e.g. the SGD update `with no_grad(): w -= lr * w.grad`
-    base = target._base
-    if base is None:
-        if target._requires_grad and target._grad_fn is None:
-            raise RuntimeError(LEAF_INPLACE)
+    requires_grad = target.requires_grad
+    if not (requires_grad or other_requires_grad):
         return
-    if target._created_in_no_grad and base.requires_grad:
-        raise RuntimeError(NO_GRAD_VIEW_INPLACE)
-    if base._requires_grad and base._grad_fn is None:
-        raise RuntimeError(VIEW_OF_LEAF_INPLACE)
+    base = target._base
+    if base is not None:
+        if target._created_in_no_grad:
+            raise RuntimeError(NO_GRAD_VIEW_INPLACE)
+        if target._multi_output and target._grad_fn is not None:
+            raise RuntimeError(multi_output_view_error(target, "is being modified inplace"))
+        if requires_grad and base._requires_grad and base._grad_fn is None:
+            raise RuntimeError(VIEW_OF_LEAF_INPLACE)
+    elif requires_grad and target._grad_fn is None:
+        raise RuntimeError(LEAF_INPLACE)
+
+
+def multi_output_view_error(view: Tensor, what: str) -> str:
+    """torch forbids in-place changes to views that a multi-output op (split, unbind) made."""
+    assert view._grad_fn is not None
+    return (
+        f"Output {view._output_nr} of {short_node_name(view._grad_fn)} is a view and {what}. "
+        "This view is the output of a function that returns multiple views. Such functions do "
+        "not allow the output views to be modified inplace. You should replace the inplace "
+        "operation by an out-of-place one."
+    )
 
 
 class CopySlices(Node):

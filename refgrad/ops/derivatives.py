@@ -449,15 +449,30 @@ def _prod_of_others(self: Tensor, dim: int) -> Tensor:
     return others.transpose(dim, -1)
 
 
-def _prod_grad(grad: Tensor, self: Tensor) -> Tensor:
+def _prod_grad(grad: Tensor, self: Tensor, result: Tensor) -> Tensor:
+    # torch's three cases: a 0-dim input passes grad on; without zeros, result / self;
+    # with zeros, the products of the other elements.
+    if self.ndim == 0:
+        return grad
     if self.numel() == 0:
         return grad.expand(self.shape)
+    if not bool((self == 0).sum()):
+        return grad * (result / self)
     return grad * _prod_of_others(self.reshape(-1), 0).reshape(self.shape)
 
 
+def _prod_dim_grad(grad: Tensor, self: Tensor, result: Tensor, dim: int, keepdim: bool) -> Tensor:
+    if self.ndim == 0:
+        return grad
+    grad, result = _unsqueeze_dims(grad, (dim,), keepdim), _unsqueeze_dims(result, (dim,), keepdim)
+    if not bool((self == 0).sum()):
+        return grad * (result / self)
+    return grad * _prod_of_others(self, dim)
+
+
 prod = Op("prod", lambda a: np.prod(a), "ProdBackward0", S, {"self": _prod_grad}, dtypes=sum_dtype)
-prod_dim = Op("prod", lambda a, dim, keepdim: np.prod(a, axis=dim, keepdims=keepdim), "ProdBackward1", S, {
-    "self": lambda grad, self, dim, keepdim: _unsqueeze_dims(grad, (dim,), keepdim) * _prod_of_others(self, dim),
+prod_dim = Op("prod", lambda a, dim, keepdim: np.prod(a, axis=dim if a.ndim else None, keepdims=keepdim and a.ndim > 0), "ProdBackward1", S, {
+    "self": _prod_dim_grad,
 }, dtypes=sum_dtype)
 
 
@@ -655,8 +670,14 @@ softmax = Op("softmax", _softmax_forward, "SoftmaxBackward0", S, {
 log_softmax = Op("log_softmax", _log_softmax_forward, "LogSoftmaxBackward0", S, {
     "self": lambda grad, result, dim: log_softmax_backward_data(grad, result, dim=dim),
 })
+def _cumsum_grad(grad: Tensor, dim: int) -> Tensor:
+    if grad.numel() <= 1 or grad.shape[dim] == 1:
+        return grad  # torch's trivial case: the gradient itself
+    return grad.flip(dim).cumsum(dim).flip(dim)
+
+
 cumsum = Op("cumsum", lambda a, dim: np.cumsum(a, axis=dim).reshape(a.shape), "CumsumBackward0", S, {
-    "self": lambda grad, dim: grad.flip(dim).cumsum(dim).flip(dim),
+    "self": _cumsum_grad,
 }, dtypes=sum_dtype)
 
 
@@ -1030,6 +1051,8 @@ def _gather_forward(a: np.ndarray, idx: np.ndarray, dim: int) -> np.ndarray:
 
 
 def _scattered(a: np.ndarray, idx: np.ndarray, src: np.ndarray, dim: int, add: bool) -> np.ndarray:
+    if a.ndim == 0:  # one element, at index 0
+        return a + src if add else np.array(src, dtype=a.dtype)
     grid = _index_grid(a, idx, dim, "self")
     if any(i > s for i, s in zip(idx.shape, src.shape, strict=True)):
         raise RuntimeError(
@@ -1086,7 +1109,8 @@ def _stack_formula(i: int) -> Any:
 @functools.cache
 def cat_op(n: int) -> Op:
     names = tuple(f"tensors{i}" for i in range(n))
-    forward = lambda *arrays, dim, sizes: np.concatenate(arrays, axis=dim)  # noqa: E731
+    # np.concatenate keeps an input's memory order; torch's cat is always contiguous.
+    forward = lambda *arrays, dim, sizes: np.ascontiguousarray(np.concatenate(arrays, axis=dim))  # noqa: E731
     return Op("cat", forward, "CatBackward0", names, {name: _cat_formula(i) for i, name in enumerate(names)})
 
 

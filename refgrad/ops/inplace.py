@@ -18,8 +18,11 @@ from refgrad.ops.op import Op
 
 
 def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor:
-    inplace.check_inplace(target)
     inputs = [target, *(a if isinstance(a, bool | int | float) else as_operand(a) for a in args)]
+    others = [a for a in inputs[1:] if isinstance(a, Tensor)]
+    inplace.check_inplace(target, any(a.requires_grad for a in others))
+    for other in others:
+        _check_no_partial_overlap(target, other)
     node = None
     if op.needs_grad(inputs):
         saved_inputs = inputs
@@ -38,6 +41,20 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
             target._grad_fn = node
             target._output_nr = 0
     return target
+
+
+def _check_no_partial_overlap(target: Tensor, other: Tensor) -> None:
+    """Reading memory while writing it is fine only when both are the very same elements."""
+    a, b = target._array, other._array
+    same_layout = (
+        a.shape == b.shape and a.strides == b.strides and target.data_ptr() == other.data_ptr()
+    )
+    if not same_layout and np.may_share_memory(a, b) and np.shares_memory(a, b):
+        raise RuntimeError(
+            "unsupported operation: some elements of the input tensor and the written-to tensor "
+            "refer to a single memory location. Please clone() the tensor before performing the "
+            "operation."
+        )
 
 
 def _write(target: Tensor, value: np.ndarray, result_dtype: dtype | None) -> None:
