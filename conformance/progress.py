@@ -82,8 +82,12 @@ class TerminalProgress:
 
     def programs(self, behaviour: str, count: int) -> None:
         with self._lock:
-            if behaviour not in self.finished:  # (a worker's last count may come late)
-                self.active[behaviour] = count
+            if behaviour in self.finished:  # (a worker's last count may come late)
+                return
+            started = behaviour not in self.active
+            self.active[behaviour] = count
+            if started:  # shown at once, however short the behaviour
+                self._draw()
 
     def _redraw_until_stopped(self) -> None:
         while not self._stop.wait(self.interval):
