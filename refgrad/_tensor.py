@@ -188,7 +188,9 @@ class Tensor:
     # -- autograd state ------------------------------------------------------------------
     @property
     def requires_grad(self) -> _bool:
-        if self._requires_grad or self.grad_fn is not None:
+        # Like is_leaf and .grad, this reads the stored grad_fn: only `grad_fn` itself (and
+        # recording an op) brings a view's history up to date, as in torch.
+        if self._requires_grad or self._grad_fn is not None:
             return True
         return self._base is not None and self._base.requires_grad
 
@@ -224,13 +226,9 @@ class Tensor:
         if base is not None and self._view_version != self._version_counter.value:
             # The memory changed under this view (in place, through it or another alias):
             # its history now goes through the base.
-            if self._multi_output and self._grad_fn is not None:
-                raise RuntimeError(
-                    inplace.multi_output_view_error(
-                        self, "its base or another view of its base has been modified inplace"
-                    )
-                )
             if self._grad_fn is not None or base.requires_grad:
+                if self._multi_output:
+                    raise RuntimeError(inplace.forbidden_view_error(self, indirect=True))
                 inplace.regenerate_view_grad_fn(self)
             self._view_version = self._version_counter.value
         return self._grad_fn
@@ -240,7 +238,7 @@ class Tensor:
 
     @property
     def is_leaf(self) -> _bool:
-        return self.grad_fn is None
+        return self._grad_fn is None
 
     @property
     def output_nr(self) -> _int:
@@ -252,7 +250,7 @@ class Tensor:
 
     @property
     def grad(self) -> Tensor | None:
-        if self.grad_fn is not None and not self._retains_grad:
+        if self._grad_fn is not None and not self._retains_grad:
             warnings.warn(NONLEAF_GRAD_WARNING, UserWarning, stacklevel=2)
         return self._grad
 

@@ -1436,6 +1436,9 @@ def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
         "v = c[None]; v.add_(c)",
         "c.add_(c)",
         "c.mul_(c.detach())",
+        "d = t.tensor([1.0]); e = d[()]; e[[0]] = d",
+        "d = x * 1; d[None] = d",
+        "d = t.tensor(-1.0); s = t.tensor(1.0, requires_grad=True); p = s ** d; p[()] = d; p.backward()",
         "x.norm(dim=(0, 1, -1))",
     ],
 )
@@ -1443,7 +1446,7 @@ def test_views_and_overlap_rules(program: str) -> None:
     """Found by the kit: multi-output views, partial memory overlap, matrix norm dims."""
 
     def run_program(t: ModuleType) -> Any:
-        names = {"x": leaf(t, (1.0, 2.0)), "c": t.tensor(1.5)}
+        names = {"x": leaf(t, (1.0, 2.0)), "c": t.tensor(1.5), "t": t}
         names["x"] = names["x"] if "norm" not in program else t.ones(2, 2, 2)
         exec(program, names)
         return names.get("a"), names.get("b"), names["c"]

@@ -77,10 +77,11 @@ class TorchLikeEngine(EngineBase):
     def to_numpy(self, tensor: Any) -> np.ndarray:
         detached = tensor.detach()
         if getattr(detached, "_is_zerotensor", lambda: False)():
-            # torch's efficient zero gradient (of sgn) refuses numpy() unless forced.
-            array = detached.numpy(force=True)
-        else:
-            array = detached.numpy()
+            # torch's efficient zero gradient (of sgn, ...) refuses numpy(), and numpy(force=True)
+            # segfaults torch 2.13 for a view of one (sgn through cat): build the zeros here.
+            dtype = str(detached.dtype).rsplit(".", 1)[-1]  # "torch.float32" -> "float32"
+            return np.zeros(tuple(detached.shape), dtype=np.dtype(dtype))
+        array = detached.numpy()
         if not isinstance(array, np.ndarray):
             raise TypeError(f"numpy() returned {type(array).__name__}, not an ndarray")
         return array.copy()  # the engine may mutate its storage later

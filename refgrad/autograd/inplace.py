@@ -30,12 +30,17 @@ INFERENCE_INPLACE = (
     "clone to get a normal tensor before doing inplace update.See "
     "https://github.com/pytorch/rfcs/pull/17 for more details."
 )
-NO_GRAD_VIEW_INPLACE = (
-    "A view was created in no_grad mode and is being modified inplace with grad mode "
-    "enabled. Given that this use case is ambiguous and error-prone, it is forbidden. You can "
-    "clarify your code by moving both the view and the inplace either both inside the "
-    "no_grad block (if you don't want the inplace to be tracked) or both outside (if you "
-    "want the inplace to be tracked)."
+# Views torch forbids to modify in place, by how they were made ("creation meta").
+_MULTI_OUTPUT_SUFFIX = (
+    " This view is the output of a function that returns multiple views. Such functions do not "
+    "allow the output views to be modified inplace. You should replace the inplace operation by "
+    "an out-of-place one."
+)
+_NO_GRAD_SUFFIX = (
+    " Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify "
+    "your code by moving both the view and the inplace either both inside the no_grad block (if "
+    "you don't want the inplace to be tracked) or both outside (if you want the inplace to be "
+    "tracked)."
 )
 
 
@@ -50,25 +55,35 @@ def check_inplace(target: Tensor, other_requires_grad: bool) -> None:
         return
     base = target._base
     if base is not None:
-        if target._created_in_no_grad:
-            raise RuntimeError(NO_GRAD_VIEW_INPLACE)
-        if target._multi_output and target._grad_fn is not None:
-            raise RuntimeError(multi_output_view_error(target, "is being modified inplace"))
+        if target._created_in_no_grad or target._multi_output:
+            raise RuntimeError(forbidden_view_error(target, indirect=False))
         if requires_grad and base._requires_grad and base._grad_fn is None:
             raise RuntimeError(VIEW_OF_LEAF_INPLACE)
     elif requires_grad and target._grad_fn is None:
         raise RuntimeError(LEAF_INPLACE)
 
 
-def multi_output_view_error(view: Tensor, what: str) -> str:
-    """torch forbids in-place changes to views that a multi-output op (split, unbind) made."""
-    assert view._grad_fn is not None
-    return (
-        f"Output {view._output_nr} of {short_node_name(view._grad_fn)} is a view and {what}. "
-        "This view is the output of a function that returns multiple views. Such functions do "
-        "not allow the output views to be modified inplace. You should replace the inplace "
-        "operation by an out-of-place one."
-    )
+def forbidden_view_error(view: Tensor, indirect: bool) -> str:
+    """torch's message for a view made in no_grad mode or by a multi-output op (split,
+    unbind), modified in place directly or through its base (`indirect`)."""
+    if view._grad_fn is not None:
+        what = (
+            "its base or another view of its base has been modified"
+            if indirect
+            else "is being modified"
+        )
+        message = (
+            f"Output {view._output_nr} of {short_node_name(view._grad_fn)} is a view and "
+            f"{what} inplace."
+        )
+    else:
+        what = (
+            "its base or another view of its base has been modified"
+            if indirect
+            else "is being modified"
+        )
+        message = f"A view was created in no_grad mode and {what} inplace with grad mode enabled."
+    return message + (_NO_GRAD_SUFFIX if view._created_in_no_grad else _MULTI_OUTPUT_SUFFIX)
 
 
 class CopySlices(Node):
@@ -123,9 +138,8 @@ def rebase_history(view: Tensor, fn: Node) -> None:
     assert base is not None and view._view_fn is not None
     base._grad_fn = CopySlices(base, view._view_fn, fn)
     base._output_nr = 0
-    # The view's own grad_fn is regenerated from the base's on next access.
-    view._grad_fn = None
-    view._view_version = -1
+    regenerate_view_grad_fn(view)  # now, as torch does; other views of the base: when read
+    view._view_version = view._version_counter.value
 
 
 def regenerate_view_grad_fn(view: Tensor) -> None:

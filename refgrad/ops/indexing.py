@@ -60,7 +60,7 @@ def _copy_to(destination: Tensor, value: Tensor) -> None:
         leading_ones = next((i for i, n in enumerate(value.shape) if n != 1), value.ndim)
         value = value.view(value.shape[leading_ones:])
         _expanded_shape(value, destination.shape)  # torch expands the value: its error
-        destination.copy_(value)
+        destination.copy_(value.expand(destination.shape))
 
 
 def _apply_basic(t: Tensor, index: Any) -> tuple[Tensor, tuple[Any, ...] | None]:

@@ -14,6 +14,7 @@ import numpy as np
 from refgrad._dtypes import dtype
 from refgrad._tensor import Tensor, as_operand
 from refgrad.autograd import inplace
+from refgrad.ops import derivatives as D
 from refgrad.ops.op import Op
 
 
@@ -21,8 +22,15 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
     inputs = [target, *(a if isinstance(a, bool | int | float) else as_operand(a) for a in args)]
     others = [a for a in inputs[1:] if isinstance(a, Tensor)]
     inplace.check_inplace(target, any(a.requires_grad for a in others))
-    for other in others:
-        _check_no_partial_overlap(target, other)
+    # fill_ reads its 0-dim value before writing; index_put_ refuses even a full overlap.
+    forbidden = {"partial", "full"} if op is D.index_put else {"partial"}
+    for other in () if op is D.fill_tensor else others:
+        if _overlap(target._array, other._array) in forbidden:
+            raise RuntimeError(
+                "unsupported operation: some elements of the input tensor and the written-to "
+                "tensor refer to a single memory location. Please clone() the tensor before "
+                "performing the operation."
+            )
     node = None
     if op.needs_grad(inputs):
         saved_inputs = inputs
@@ -43,18 +51,42 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
     return target
 
 
-def _check_no_partial_overlap(target: Tensor, other: Tensor) -> None:
-    """Reading memory while writing it is fine only when both are the very same elements."""
-    a, b = target._array, other._array
-    same_layout = (
-        a.shape == b.shape and a.strides == b.strides and target.data_ptr() == other.data_ptr()
-    )
-    if not same_layout and np.may_share_memory(a, b) and np.shares_memory(a, b):
-        raise RuntimeError(
-            "unsupported operation: some elements of the input tensor and the written-to tensor "
-            "refer to a single memory location. Please clone() the tensor before performing the "
-            "operation."
-        )
+def _overlap(a: np.ndarray, b: np.ndarray) -> str:
+    """torch's memory-overlap status of two tensors: none, full, partial or too hard."""
+    if a.size == 0 or b.size == 0 or not np.may_share_memory(a, b):
+        return "none"
+    if not (_dense(a) and _dense(b)):
+        return "too hard"  # torch does not judge overlapping layouts (expanded tensors)
+    a_start, b_start = _address(a), _address(b)
+    a_end, b_end = a_start + a.nbytes, b_start + b.nbytes
+    if (a_start, a_end) == (b_start, b_end):
+        # Same layout: torch compares strides; NumPy's for size-1 dims differ, so skip those.
+        same_layout = a.ndim == b.ndim and _strides(a) == _strides(b)
+        return "full" if same_layout else "partial"
+    return "partial" if a_start < b_end and b_start < a_end else "none"
+
+
+def _dense(a: np.ndarray) -> bool:
+    """Non-overlapping and dense: the elements tile a contiguous block, in some order."""
+    expected = a.itemsize
+    for stride, size in sorted((s, n) for s, n in zip(a.strides, a.shape, strict=True) if n > 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _strides(a: np.ndarray) -> tuple[int, ...]:
+    return tuple(s for s, n in zip(a.strides, a.shape, strict=True) if n > 1)
+
+
+def _address(a: np.ndarray) -> int:
+    return int(a.__array_interface__["data"][0])
+
+
+def _same_elements(a: np.ndarray, b: np.ndarray) -> bool:
+    """The very same memory, element for element (same start, shape and strides)."""
+    return a.shape == b.shape and a.strides == b.strides and _address(a) == _address(b)
 
 
 def _write(target: Tensor, value: np.ndarray, result_dtype: dtype | None) -> None:
@@ -73,6 +105,8 @@ def _write(target: Tensor, value: np.ndarray, result_dtype: dtype | None) -> Non
             f"result type {result_dtype.c_name} can't be cast to the desired output type "
             f"{target._dtype.c_name}"
         )
+    if _same_elements(value, target._array):
+        return  # e.g. x.copy_(x): nothing to write (even into an expanded view)
     if not target._array.flags.writeable:  # an expanded view: elements share memory
         raise RuntimeError(
             "unsupported operation: more than one element of the written-to tensor refers to a "

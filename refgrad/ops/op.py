@@ -112,26 +112,24 @@ class OpNode(Node):
         return self._evaluate(grads, as_arrays=True)
 
     def _evaluate(self, grads: list[Any], as_arrays: bool) -> list[Any]:
-        """Run the formula of each input that needs a gradient (on Tensors or GradArrays)."""
+        """Run the formula of each input that needs a gradient (on Tensors or GradArrays).
+
+        Every saved value is unpacked first, needed or not, as torch's nodes do: a freed
+        graph or a tensor modified in place is an error even if only another input needs it.
+        """
+        values = dict(self._context)
+        for name, saved in self._saved.items():
+            values[name] = saved.unpack_array() if as_arrays else saved.unpack()
+        values["grad"] = grads[0]
+        values["grads"] = grads
         results: list[Any] = []
         for (next_node, _), (formula, params) in zip(
             self.next_functions, self._op._formulas, strict=True
         ):
             if next_node is None:
                 results.append(None)
-                continue
-            kwargs: dict[str, Any] = {}
-            for param in params:
-                if param == "grad":
-                    kwargs[param] = grads[0]
-                elif param == "grads":
-                    kwargs[param] = grads
-                elif param in self._saved:
-                    saved = self._saved[param]
-                    kwargs[param] = saved.unpack_array() if as_arrays else saved.unpack()
-                else:
-                    kwargs[param] = self._context[param]
-            results.append(formula(**kwargs))
+            else:
+                results.append(formula(**{param: values[param] for param in params}))
         return results
 
     def release_saved(self) -> None:
@@ -276,10 +274,8 @@ class Op:
 
     def uses_saved_input(self, name: str, inputs: Sequence[Operand]) -> bool:
         """Would recording this call save input `name`? (In-place ops must copy it first.)"""
-        return any(
-            name in params and _requires_grad(inputs[i])
-            for i, (_, params) in zip(self._differentiable, self._formulas, strict=True)
-        )
+        needed = tuple(_edge(inputs[i])[0] is not None for i in self._differentiable)
+        return any(saved == name for saved, _ in self._plan(needed).inputs)
 
     def _promote(self, inputs: Sequence[Operand]) -> dtype:
         """torch's result type of the promoted inputs (Python numbers: the lowest tier)."""
@@ -353,15 +349,27 @@ class Op:
             node._saved[name] = SavedTensor(outputs[k], output_of=(node, k))
 
     def _plan(self, needed: tuple[bool, ...]) -> _SavePlan:
-        """What to save when the inputs marked in `needed` want gradients (cached)."""
+        """What to save when the inputs marked in `needed` want gradients (cached).
+
+        torch's code generator rule: outputs are always saved; an input is saved only when
+        the one formula that reads it will run — if just one formula reads it and the op
+        has several differentiable inputs — and always otherwise.
+        """
         plan = self._save_plans.get(needed)
         if plan is None:
             params: list[str] = []
-            for wanted, (_, formula_params) in zip(needed, self._formulas, strict=True):
-                if wanted:
-                    params.extend(p for p in formula_params if p not in params)
+            for _, formula_params in self._formulas:
+                for param in formula_params:
+                    if param not in params and self._is_saved(param, needed):
+                        params.append(param)
             plan = self._save_plans[needed] = _SavePlan.of(self, params)
         return plan
+
+    def _is_saved(self, param: str, needed: tuple[bool, ...]) -> bool:
+        if param not in self.inputs or len(self._formulas) <= 1:
+            return True
+        readers = [i for i, (_, params) in enumerate(self._formulas) if param in params]
+        return len(readers) > 1 or needed[readers[0]]
 
 
 @dataclass(frozen=True)
@@ -385,10 +393,6 @@ class _SavePlan:
             elif name in op.inputs and what in ("shape", "dtype"):
                 metadata.append((param, op.inputs.index(name), what))
         return _SavePlan(tuple(inputs), tuple(outputs), tuple(attributes), tuple(metadata))
-
-
-def _requires_grad(value: Operand) -> bool:
-    return isinstance(value, _tensor.Tensor) and value.requires_grad
 
 
 def _edge(value: Operand) -> Edge:
