@@ -527,7 +527,7 @@ CASES: list[Case] = [
     case("mse_loss/reductions", lambda t, x, y: (t.nn.functional.mse_loss(x, y, reduction="sum"), t.nn.functional.mse_loss(x, y, reduction="none")), F(2, 3), F(2, 3), ops=[D.mse_loss]),
     # A target of another shape is broadcast (with a warning): the input gets an ExpandBackward0.
     case("mse_loss/broadcast", lambda t, x, y: (t.nn.functional.mse_loss(x, y), t.nn.functional.mse_loss(y, x, reduction="sum")), F(3), F(2, 3), ops=[D.mse_loss, D.expand]),
-    case("nll_loss", nll_of_log_softmax, F(3, 4), Int(3, high=4), ops=[D.nll_loss]),
+    case("nll_loss", nll_of_log_softmax, F(3, 4), Int(3, high=4), ops=[D.nll_loss, D.nll_loss_backward]),
     case("nll_loss/reductions", lambda t, x, y: (t.nn.functional.nll_loss(x, y, reduction="sum"), t.nn.functional.nll_loss(x, y, reduction="none")), F(3, 4), Int(3, high=4), ops=[D.nll_loss]),
     case("nll_loss/single-sample", lambda t, x, y: t.nn.functional.nll_loss(x, y), F(4), Int(values=2), ops=[D.nll_loss]),
     case("cross_entropy", lambda t, x, y: (t.nn.functional.cross_entropy(x, y), t.nn.functional.cross_entropy(x, y, reduction="sum")), F(3, 4), Int(3, high=4), ops=[D.nll_loss, D.log_softmax]),

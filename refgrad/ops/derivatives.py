@@ -458,7 +458,7 @@ def _prod_grad(grad: Tensor, self: Tensor, result: Tensor) -> Tensor:
         return grad.expand(self.shape)
     if not bool((self == 0).sum()):
         return grad * (result / self)
-    return grad * _prod_of_others(self.reshape(-1), 0).reshape(self.shape)
+    return (grad * _prod_of_others(self.reshape(-1), 0)).view(self.shape)
 
 
 def _prod_dim_grad(grad: Tensor, self: Tensor, result: Tensor, dim: int, keepdim: bool) -> Tensor:
@@ -829,10 +829,13 @@ squeeze_dims = Op("squeeze", _squeeze_dims, "SqueezeBackward2", S, {
 
 
 def _expand_forward(a: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """A writable view with stride 0 where elements repeat, as torch's expand."""
     added = len(size) - a.ndim
-    if tuple(size[added:]) == a.shape and all(n == 1 for n in size[:added]):
-        return a.reshape(size)  # no element repeats: a writable view, like torch's
-    return np.broadcast_to(a, size)  # read-only: elements repeat
+    strides = (0,) * added + tuple(
+        0 if own == 1 and wanted != 1 else stride
+        for own, wanted, stride in zip(a.shape, size[added:], a.strides, strict=True)
+    )
+    return np.lib.stride_tricks.as_strided(a, shape=size, strides=strides)
 
 
 expand = Op("expand", _expand_forward, "ExpandBackward0", S, {
@@ -1166,10 +1169,6 @@ def _reduce(values: np.ndarray, reduction: str) -> np.ndarray:
     raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
-def _reduced_grad(grad: Tensor, count: int, reduction: str) -> Tensor:
-    return grad / count if reduction == "mean" else grad
-
-
 mse_loss = Op("mse_loss", lambda a, b, reduction: _reduce((a - b) ** 2, reduction), "MseLossBackward0", ("self", "target"), {
     "self": lambda grad, self, target, reduction: mse_loss_backward(grad, self, target, reduction=reduction),
     "target": lambda grad, self, target, reduction: mse_loss_backward(grad, target, self, reduction=reduction),
@@ -1210,18 +1209,37 @@ def _picked(log_probs: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.take_along_axis(log_probs, target[:, None], axis=1)[:, 0]
 
 
-def _nll_grad(grad: Tensor, self_shape: tuple[int, ...], target: Tensor, reduction: str) -> Tensor:
-    count = 1 if len(self_shape) == 1 else self_shape[0]
-    weight = -_reduced_grad(grad, count, reduction)
-    if len(self_shape) == 1:
-        return weight.new_zeros(self_shape).scatter(0, target.reshape(1), weight.reshape(1))
-    rows = weight.expand(count).unsqueeze(1) if weight.ndim == 0 else weight.unsqueeze(1)
-    return rows.new_zeros(self_shape).scatter(1, target.unsqueeze(1), rows)
-
-
 nll_loss = Op("nll_loss", lambda a, target, reduction: _reduce(-_picked(a, target), reduction), "NllLossBackward0", ("self", "target"), {
-    "self": _nll_grad,
+    "self": lambda grad, self, target, reduction: nll_loss_backward(grad, self, target, reduction=reduction),
 }, promoted=S)
+
+
+def _nll_grad_forward(g: np.ndarray, a: np.ndarray, target: np.ndarray, reduction: str) -> np.ndarray:
+    """-grad at each sample's target class (divided by the batch size for 'mean')."""
+    count = 1 if a.ndim == 1 else a.shape[0]
+    weight = -g / count if reduction == "mean" else -g
+    out = np.zeros_like(a)
+    if a.ndim == 1:
+        out[target] = weight
+    else:
+        out[np.arange(count), target] = weight
+    return out
+
+
+def _nll_grad_wrt_grad_output(grad: Tensor, target: Tensor, reduction: str, self_shape: tuple[int, ...]) -> Tensor:
+    picked = grad.gather(0, target.reshape(1)) if len(self_shape) == 1 else grad.gather(1, target.unsqueeze(1)).squeeze(1)
+    count = 1 if len(self_shape) == 1 else self_shape[0]
+    if reduction == "none":
+        return -picked.reshape(target.shape)
+    return -picked.sum() / count if reduction == "mean" else -picked.sum()
+
+
+# Takes the input too (unused but for its shape), so under create_graph the gradient of
+# nll_loss has history, as torch's has.
+nll_loss_backward: Op = Op("nll_loss_backward", _nll_grad_forward, "NllLossBackwardBackward0", ("grad_output", "self", "target"), {
+    "grad_output": _nll_grad_wrt_grad_output,
+    "self": _zeros_like,
+}, promoted=("grad_output", "self"))
 
 # -- in-place only ------------------------------------------------------------------------------
 
