@@ -1438,7 +1438,8 @@ def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
         "c.mul_(c.detach())",
         "d = t.tensor([1.0]); e = d[()]; e[[0]] = d",
         "d = x * 1; d[None] = d",
-        "d = t.tensor(-1.0); s = t.tensor(1.0, requires_grad=True); p = s ** d; p[()] = d; p.backward()",
+        "d = t.tensor(-1.0); s = t.ones((), requires_grad=True); p = s**d; p[()] = d; p.backward()",
+        "d = x.sum() * 1; e = d.expand((2,)); e[0] = x[0]; e.sum().backward()",
         "x.norm(dim=(0, 1, -1))",
     ],
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from refgrad.autograd.grad_mode import _GradState
+from refgrad.autograd.grad_mode import _GradState, enable_grad
 from refgrad.autograd.graph import Grads, Node, gradient_edge, short_node_name
 
 if TYPE_CHECKING:
@@ -116,7 +116,12 @@ class CopySlices(Node):
 
 
 class AsStridedBackward0(Node):
-    """A view's regenerated grad_fn: its gradient lands in its region of the base."""
+    """A view's regenerated grad_fn: its gradient lands in its region of the base.
+
+    That is the vector-Jacobian product of the view function itself, so it is computed by
+    backpropagating through a replay of the view ops: right also for views whose elements
+    repeat (expand), where writing the gradient into the region would not be.
+    """
 
     def __init__(self, base: Tensor, view_fn: ViewFn) -> None:
         super().__init__((gradient_edge(base),))
@@ -125,10 +130,15 @@ class AsStridedBackward0(Node):
         self._view_fn = view_fn
 
     def apply(self, grads: Grads) -> Grads:
+        from refgrad.autograd.functional import grad as vjp
+
         grad = grads[0]
         assert grad is not None
-        base_grad = grad.new_zeros(self._base_shape)
-        self._view_fn(base_grad).copy_(grad)
+        create_graph = _GradState.enabled
+        with enable_grad():
+            base = grad.new_zeros(self._base_shape).requires_grad_()
+            view = self._view_fn(base)
+        (base_grad,) = vjp(view, base, grad, create_graph=create_graph)
         return [base_grad]
 
 
