@@ -484,7 +484,7 @@ def value_difference(actual: np.ndarray, expected: np.ndarray,
         allowed = tol.atol + tol.rtol * np.abs(e)
         close = np.abs(a - e) <= allowed
     bad = np.argwhere(np.where(special, ~same_special, ~close))
-    if bad.size == 0:
+    if len(bad) == 0:  # (not bad.size: a 0-dim difference is one empty position)
         return "", 0.0
     position = tuple(bad[0])
     got, want = a[position], e[position]

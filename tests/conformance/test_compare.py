@@ -47,6 +47,13 @@ def test_finite_values_use_the_tolerance() -> None:
         "first difference at [0]: |1.001 - 1| = 0.001 > rtol 1.3e-06, atol 1e-05")
 
 
+def test_a_0_dim_value_is_compared_like_any_other() -> None:
+    # (np.argwhere of a 0-dim array has no index to show: a difference must still count)
+    assert value_mismatch(np.array(2.0, np.float32), np.array(2.0, np.float32), F32) == ""
+    assert value_mismatch(np.array(2.12), np.array(3.88), F32).startswith(
+        "first difference at []: |2.12 - 3.88| = 1.76")
+
+
 def test_build_specific_message_tails_are_ignored() -> None:
     message = "The .grad attribute ... (Triggered internally at /__w/pytorch/TensorBody.h:493.)"
     assert normalise_message(message) == "The .grad attribute ..."
