@@ -318,6 +318,7 @@ class OpSpec:
     tuple_result: Callable[[Mapping[str, Any]], bool] = _single  # returns a tuple of tensors
     view: bool = False  # its result may share memory with its first operand (or be it)
     covers: tuple[str, ...] = field(default=())  # torch ops reached; default: (name,)
+    weight: int = 1  # how often generation draws it, relative to the others
 
     def torch_ops(self) -> tuple[str, ...]:
         return self.covers or (self.name,)
@@ -1390,11 +1391,12 @@ def _entries() -> tuple[OpSpec, ...]:
     shaped = functools.partial(OpSpec, image=_identity, view=True)  # views: same values
     return (
         # -- arithmetic
-        OpSpec("add", infix("+"), binary, _image_add),
-        OpSpec("sub", infix("-"), binary, _image_sub, covers=("sub", "rsub")),
-        OpSpec("mul", infix("*"), binary, _image_mul),
+        # (drawn more often: broadcasting and its gradients' reduction go through them)
+        OpSpec("add", infix("+"), binary, _image_add, weight=2),
+        OpSpec("sub", infix("-"), binary, _image_sub, covers=("sub", "rsub"), weight=2),
+        OpSpec("mul", infix("*"), binary, _image_mul, weight=2),
         OpSpec("div", infix("/"), binary, _image_div, other_domain=NONZERO,
-               covers=("div", "reciprocal", "mul")),
+               covers=("div", "reciprocal", "mul"), weight=2),
         OpSpec("neg", infix("neg"), unary, _monotone(operator.neg)),
         OpSpec("rsub", function("rsub"), reversed_subtraction, _image_sub),
         OpSpec("reciprocal", method("reciprocal"), unary, _image_reciprocal, NONZERO),
@@ -1559,3 +1561,8 @@ def _entries() -> tuple[OpSpec, ...]:
 
 
 CATALOGUE: Mapping[str, OpSpec] = {spec.name: spec for spec in _entries()}
+
+
+def weighted(names: Sequence[str]) -> tuple[str, ...]:
+    """`names`, each repeated by its entry's weight (a menu to draw ops from)."""
+    return tuple(name for name in names for _ in range(CATALOGUE[name].weight))

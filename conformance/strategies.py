@@ -34,6 +34,7 @@ from conformance.catalogue import (
     draw_index,
     promote,
     scalar_grid,
+    weighted,
 )
 from conformance.program import (
     ApplyOp,
@@ -137,7 +138,7 @@ def grid(domain: Domain) -> tuple[float, ...]:
 class BuildConfig:
     """What a behaviour's builder may use."""
 
-    ops: tuple[str, ...] = tuple(CATALOGUE)
+    ops: tuple[str, ...] = weighted(tuple(CATALOGUE))  # (repeats weigh)
     dtypes: tuple[DType, ...] = ("float32", "float64")
     leaves_require_grad: bool | None = True  # None: drawn per leaf
 
@@ -165,6 +166,21 @@ class ProgramBuilder:
     def use_draw(self, draw: Callable[[st.SearchStrategy[Any]], Any]) -> None:
         """Draw from now on with `draw` (a state machine gives each rule its own)."""
         self._draw = draw
+
+    def unit(self, action: Callable[[ProgramBuilder], T]) -> T:
+        """Run `action` as one nested draw: its choices form one span of hypothesis's
+        choice sequence, which shrinking can delete whole (a program step at a time)."""
+        outer = self._draw
+
+        def run(draw: Callable[[st.SearchStrategy[Any]], Any]) -> T:
+            self._draw = draw
+            try:
+                return action(self)
+            finally:
+                self._draw = outer
+
+        result: T = outer(st.composite(run)())
+        return result
 
     # Strategies are cached: building one per draw costs more than the draw itself.
     def choice(self, options: Sequence[T]) -> T:
@@ -383,15 +399,16 @@ class ProgramBuilder:
                             depends_on=_lineage([leaf]))
 
     def whole_root(self) -> Operand:
-        """A scalar every tracked result no op has used flows into (their sums added up),
-        so that one backward checks the derivative of every op on the way."""
+        """A scalar every tracked result no op has used flows into (their means added up:
+        sums would inflate the magnitudes tolerances scale with), so that one backward
+        checks the derivative of every op on the way."""
         sinks = [o for o in self.tracked()
                  if o.name not in self.leaves and o.name not in self.consumed]
         if len(sinks) < 2:
             return self.scalar_root()
-        total = self.scalar_root(sinks[0])
+        total = self._mean(sinks[0])
         for sink in sinks[1:]:
-            part = self.scalar_root(sink)
+            part = self._mean(sink)
             name = self.new_name()
             self.steps.append(ApplyOp((name,), "add", (Ref(total.name), Ref(part.name))))
             self.consumed |= {total.name, part.name}
@@ -399,6 +416,14 @@ class ProgramBuilder:
                                  interval=CATALOGUE["add"].image([total.interval, part.interval]),
                                  depends_on=_lineage([total, part]))
         return total
+
+    def _mean(self, operand: Operand) -> Operand:
+        if operand.shape == ():
+            return operand
+        name = self.new_name()
+        self.steps.append(ApplyOp((name,), "mean", (Ref(operand.name),)))
+        self.consumed.add(operand.name)
+        return self.derived(operand, name, shape=(), depends_on=_lineage([operand]))
 
     def scalar_root(self, root: Operand | None = None) -> Operand:
         """`root` (or a tracked result) reduced to a scalar by `.sum()` if needed."""
@@ -431,9 +456,9 @@ class ProgramBuilder:
         else:
             root = self.scalar_root(root)
         inputs = None
-        reached = [o for o in self.tracked() if o.name in root.depends_on]
+        reached = [o.name for o in self.tracked() if o.name in root.depends_on]
         if reached and self.integer(0, 3) == 3:
-            inputs = (self.pick(reached).name,)
+            inputs = (self.choice(self._mostly_leaves(reached)),)
         self.steps.append(Backward(root.name, gradient, retain_graph, create_graph, inputs))
         self.with_grad |= set(inputs or root.depends_on) & self.leaves
         return root
@@ -450,9 +475,10 @@ class ProgramBuilder:
                    and o.name not in {r.name for r in roots}]
         if not tracked:
             return ()
-        inputs = [self.choice(tracked)]
-        if len(tracked) > 1 and self.boolean():
-            inputs.append(self.choice([name for name in tracked if name != inputs[0]]))
+        pool = self._mostly_leaves(tracked)
+        inputs = [self.choice(pool)]
+        if len(pool) > 1 and self.boolean():
+            inputs.append(self.choice([name for name in pool if name != inputs[0]]))
         grad_outputs = tuple(self.values_like(r) for r in roots) if self.boolean() else None
         outs = tuple(self.new_name() for _ in inputs)
         self.gradient_of.update(zip(outs, inputs, strict=True))
@@ -462,6 +488,12 @@ class ProgramBuilder:
         return tuple(self.bind(Operand(out, self.operands[i].shape, self.operands[i].dtype,
                                        _UNKNOWN, create_graph, lineage))
                      for out, i in zip(outs, inputs, strict=True))
+
+    def _mostly_leaves(self, names: list[str]) -> list[str]:
+        """The leaves among `names` three times in four (if any), else all: a leaf's
+        gradient passes every op on the way, an intermediate's only the ops after it."""
+        leaves = [name for name in names if name in self.leaves]
+        return leaves if leaves and self.integer(0, 3) != 3 else names
 
     def enter_grad_mode(self) -> None:
         mode: GradModeKind = self.choice(
@@ -860,11 +892,13 @@ class Recipe:
     config: BuildConfig = BuildConfig()
     min_body: int = 1
     max_body: int = 6
+    go_on: int = 3  # after min_body, each further step with probability go_on / (go_on + 1)
 
 
 def _single_backward(b: ProgramBuilder) -> None:
-    """One backward (or autograd.grad) from one result, or from all of them at once."""
-    root = b.whole_root() if b.boolean() else None
+    """One backward (or autograd.grad) from all results at once (what shrinking keeps: it
+    can then delete any op but the one that matters), or from one of them."""
+    root = None if b.integer(0, 3) == 3 else b.whole_root()
     if b.boolean():
         b.backward(root)
     else:
@@ -914,18 +948,19 @@ def _weighted(*entries: tuple[Action, int]) -> tuple[Action, ...]:
     return tuple(action for action, weight in entries for _ in range(weight))
 
 
-_SMOOTH_OPS = tuple(name for name, spec in CATALOGUE.items() if spec.smooth)
+_SMOOTH_OPS = weighted(tuple(name for name, spec in CATALOGUE.items() if spec.smooth))
 # Behaviours about gradients draw ops gradients flow through (masks still come as needed).
-_GRADIENT_OPS = BuildConfig(ops=tuple(name for name, spec in CATALOGUE.items()
-                                      if spec.differentiable))
+_GRADIENT_OPS = BuildConfig(ops=weighted(tuple(name for name, spec in CATALOGUE.items()
+                                               if spec.differentiable)))
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
-    Recipe("values", (op_action,), config=BuildConfig(leaves_require_grad=False)),
+    Recipe("values", (op_action,), config=BuildConfig(leaves_require_grad=False),
+           max_body=12),
     Recipe("metadata",
            _weighted((op_action, 4), (requires_grad_action, 1), (retain_grad_action, 1)),
            config=BuildConfig(leaves_require_grad=None)),
     Recipe("gradients", (op_action,), finale=_single_backward, config=_GRADIENT_OPS,
-           min_body=2, max_body=8),
+           max_body=12),
     Recipe("accumulation",
            _weighted((op_action, 3), (backward_action, 2), (reset_grad_action, 1),
                      (retain_grad_action, 1), (assign_grad_action, 1),
@@ -957,16 +992,27 @@ def programs(behaviour: str | Recipe,
     spec = RECIPES[behaviour] if isinstance(behaviour, str) else behaviour
     build_config = config or spec.config
 
+    def body_step(count: int) -> Callable[[ProgramBuilder], bool]:
+        # A "go on?" draw before each step, like st.lists. Also before the first steps and
+        # after the last one, which ignore it: every step has the same shape, and the body
+        # ends with the same draw, so that shrinking deletes a step by deleting its span of
+        # choices, with nothing elsewhere to keep in sync.
+        def step(builder: ProgramBuilder) -> bool:
+            stop = builder.integer(0, spec.go_on) == 0
+            if count == spec.max_body or (stop and count >= spec.min_body):
+                return False
+            builder.choice(spec.menu)(builder)
+            return True
+
+        return step
+
     @st.composite
     def build(draw: Callable[[st.SearchStrategy[Any]], Any]) -> Program:
         builder = ProgramBuilder(draw, build_config)
         builder.leaf()
-        for count in range(spec.max_body):
-            # A "go on?" draw before each step (like st.lists): shrinking deletes a step by
-            # deleting its choices, with no count elsewhere to keep in sync.
-            if count >= spec.min_body and builder.integer(0, 3) == 0:
+        for count in range(spec.max_body + 1):
+            if not builder.unit(body_step(count)):
                 break
-            builder.choice(spec.menu)(builder)
         if spec.finale is not None:
             spec.finale(builder)
         return builder.program()
