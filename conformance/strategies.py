@@ -170,16 +170,7 @@ class ProgramBuilder:
     def unit(self, action: Callable[[ProgramBuilder], T]) -> T:
         """Run `action` as one nested draw: its choices form one span of hypothesis's
         choice sequence, which shrinking can delete whole (a program step at a time)."""
-        outer = self._draw
-
-        def run(draw: Callable[[st.SearchStrategy[Any]], Any]) -> T:
-            self._draw = draw
-            try:
-                return action(self)
-            finally:
-                self._draw = outer
-
-        result: T = outer(st.composite(run)())
+        result: T = self._draw(_as_unit(self, action))
         return result
 
     # Strategies are cached: building one per draw costs more than the draw itself.
@@ -588,6 +579,19 @@ class ProgramBuilder:
         self.gradient_of[name] = leaf.name
         return self.bind(Operand(name, leaf.shape, leaf.dtype, _UNKNOWN, create_graph,
                                  leaf.depends_on | {leaf.name} if create_graph else frozenset()))
+
+
+@st.composite
+def _as_unit(draw: Callable[[st.SearchStrategy[Any]], Any], builder: ProgramBuilder,
+             action: Callable[[ProgramBuilder], Any]) -> Any:
+    """`action(builder)`, drawing with this strategy's `draw` (see `ProgramBuilder.unit`;
+    one composite made once: making one per step costs hypothesis a source inspection)."""
+    outer = builder._draw
+    builder._draw = draw
+    try:
+        return action(builder)
+    finally:
+        builder._draw = outer
 
 
 def float_dtype(operand: Operand) -> DType:
