@@ -280,9 +280,10 @@ class ProgramBuilder:
                     for name in refs_in(arg)]
         self.consumed.update(o.name for o in operands)
         # A view requires grad as its base does (expand_as's other operand gives a shape only).
-        tracked = any(o.requires_grad for o in (operands[:1] if spec.view else operands))
+        inputs = operands[:1] if spec.view else operands
+        tracked = any(o.requires_grad for o in inputs)
         requires_grad = spec.differentiable and tracked and (self.grad_enabled or spec.view)
-        depends_on = _lineage(operands) if requires_grad else frozenset()
+        depends_on = _lineage(inputs) if requires_grad else frozenset()
         storage = (operands[0].storage or operands[0].name) if spec.view and operands else ""
         grid_values = spec.view and all(o.grid_values for o in operands)
         outs = tuple(self.new_name() for _ in call.out_shapes)
