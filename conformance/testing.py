@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hypothesis import given
+from hypothesis import given, settings
 
 from conformance.check import check_program
 from conformance.compare import Finding
@@ -41,6 +41,8 @@ def differential_test(behaviour: str) -> Callable[..., None]:
     Uses the `engine`, `oracle` and `engine_spec` fixtures of the kit's pytest plugin.
     """
 
+    # No deadline: a program's first run pays for imports and caches in both engines.
+    @settings(deadline=None)
     @given(program=programs(behaviour))
     def test(program: Program, engine: Engine, oracle: Engine, engine_spec: str) -> None:
         __tracebackhide__ = True

@@ -188,8 +188,8 @@ class Tensor:
     # -- autograd state ------------------------------------------------------------------
     @property
     def requires_grad(self) -> _bool:
-        # Like is_leaf and .grad, this reads the stored grad_fn: only `grad_fn` itself (and
-        # recording an op) brings a view's history up to date, as in torch.
+        # Like .grad, this reads the stored grad_fn: `grad_fn` and `is_leaf` (and recording
+        # an op) bring a view's history up to date, as in torch.
         if self._requires_grad or self._grad_fn is not None:
             return True
         return self._base is not None and self._base.requires_grad
@@ -238,7 +238,8 @@ class Tensor:
 
     @property
     def is_leaf(self) -> _bool:
-        return self._grad_fn is None
+        # Through `grad_fn`: asking a view whether it is a leaf brings its history up to date.
+        return self.grad_fn is None
 
     @property
     def output_nr(self) -> _int:

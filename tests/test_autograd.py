@@ -1441,6 +1441,10 @@ def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
         "d = t.tensor(-1.0); s = t.ones((), requires_grad=True); p = s**d; p[()] = d; p.backward()",
         "d = x.sum() * 1; e = d.expand((2,)); e[0] = x[0]; e.sum().backward()",
         "x.norm(dim=(0, 1, -1))",
+        "d = t.ones(1) * 2; d[None] = d",
+        "d = t.ones(3) * 2; d[None] = d; e = t.ones(()).expand(1, 1); a = e.stride()",
+        "d = t.tensor([1.0]); e = d[()]; e.neg_(); d[()] = x[0]; e[()] = x[1]",
+        "d = t.tensor([1.0]); e = d[()]; d[()] = x[0]; a = e.is_leaf; e[()] = x[1]",
     ],
 )
 def test_views_and_overlap_rules(program: str) -> None:

@@ -59,7 +59,9 @@ def check_inplace(target: Tensor, other_requires_grad: bool) -> None:
             raise RuntimeError(forbidden_view_error(target, indirect=False))
         if requires_grad and base._requires_grad and base._grad_fn is None:
             raise RuntimeError(VIEW_OF_LEAF_INPLACE)
-    elif requires_grad and target._grad_fn is None:
+    # The stored grad_fn, not a regenerated one: a view made before its base required grad
+    # is still a leaf here until something asks for its grad_fn (as torch's C++ is_leaf).
+    if requires_grad and target._grad_fn is None:
         raise RuntimeError(LEAF_INPLACE)
 
 

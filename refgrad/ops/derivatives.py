@@ -829,13 +829,19 @@ squeeze_dims = Op("squeeze", _squeeze_dims, "SqueezeBackward2", S, {
 
 
 def _expand_forward(a: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
-    """A writable view with stride 0 where elements repeat, as torch's expand."""
+    """A writable view with torch's strides (inferExpandGeometry): 0 where elements repeat;
+    a new leading dim of size 1 gets the stride it would have if contiguous over the dims
+    after it; everything expanded from a 0-dim tensor has stride 0."""
     added = len(size) - a.ndim
-    strides = (0,) * added + tuple(
-        0 if own == 1 and wanted != 1 else stride
-        for own, wanted, stride in zip(a.shape, size[added:], a.strides, strict=True)
-    )
-    return np.lib.stride_tricks.as_strided(a, shape=size, strides=strides)
+    strides = [0] * len(size)
+    for i in reversed(range(len(size))):
+        if a.ndim == 0:
+            break
+        own = a.shape[i - added] if i >= added else 1
+        stride = a.strides[i - added] if i >= added else (
+            size[i + 1] * strides[i + 1] if i + 1 < len(size) else a.itemsize)
+        strides[i] = 0 if own != size[i] else stride
+    return np.lib.stride_tricks.as_strided(a, shape=size, strides=tuple(strides))
 
 
 expand = Op("expand", _expand_forward, "ExpandBackward0", S, {

@@ -60,8 +60,8 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> str:
     a_start, b_start = _address(a), _address(b)
     a_end, b_end = a_start + a.nbytes, b_start + b.nbytes
     if (a_start, a_end) == (b_start, b_end):
-        # Same layout: torch compares strides; NumPy's for size-1 dims differ, so skip those.
-        same_layout = a.ndim == b.ndim and _strides(a) == _strides(b)
+        # Same span: torch calls it full overlap only if the strides are the same too.
+        same_layout = a.ndim == b.ndim and a.strides == b.strides
         return "full" if same_layout else "partial"
     return "partial" if a_start < b_end and b_start < a_end else "none"
 
