@@ -1359,6 +1359,12 @@ def test_second_derivatives(expression: str) -> None:
         "x.exp()",
         "x.abs().sqrt()",
         "x.var()",
+        "x ** w",
+        "w ** x",
+        "x ** 2.0",
+        "2 ** x",
+        "0 ** x",
+        "x * w.unsqueeze(1)",
     ],
 )
 def test_grad_fn_of_a_differentiable_gradient(expression: str) -> None:
@@ -1369,6 +1375,30 @@ def test_grad_fn_of_a_differentiable_gradient(expression: str) -> None:
         y = eval(expression, {"torch": t, "x": x, "w": w})
         (gx,) = t.autograd.grad((y * y).sum(), x, create_graph=True)
         return gx
+
+    check(first_derivative)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "m.squeeze().exp()",
+        "m.squeeze(1).exp()",
+        "m.squeeze((0, 1)).exp()",
+        "m.squeeze(0).exp()",
+        "(s * m).sum()",
+        "v @ m.t()",
+    ],
+)
+def test_unsqueeze_to_and_sum_to_under_create_graph(expression: str) -> None:
+    """Found by the kit: squeeze's gradient is unsqueezed back (UnsqueezeBackward0, not a
+    view); a gradient broadcast from a 0-dim input is summed by a plain sum (SumBackward0)."""
+
+    def first_derivative(t: ModuleType) -> Any:
+        s, v = t.tensor(1.5, requires_grad=True), leaf(t, (1.0,))
+        m = t.tensor([[1.0], [2.0]], requires_grad=True)
+        y = eval(expression, {"s": s, "v": v, "m": m})
+        return t.autograd.grad(y.sum(), [s, v, m], create_graph=True, allow_unused=True)
 
     check(first_derivative)
 

@@ -196,7 +196,7 @@ CASES: list[Case] = [
     # At 0: x**0.5 -> inf slope, x**0 -> slope 0 (not nan), x**-1 and x**-2 -> -inf.
     case("pow/at-zero", lambda t, x: (x**0.5, x**0, x**2, x**1, x**-1, x**-2), V([0.0, 2.0]), ops=[D.pow_scalar], smooth=False),
     case("pow/negative-base", lambda t, x: (x**0.5, x**2.5, x**3), V([-1.0, -2.0]), ops=[D.pow_scalar], smooth=False),
-    case("pow/tensor", lambda t, x, y: x**y, F(2, 3, **POS), F(3), ops=[D.pow_tensor]),
+    case("pow/tensor", lambda t, x, y: x**y, F(2, 3, **POS), F(3), ops=[D.pow_tensor, D.sub_scalar]),
     case("pow/tensor-method", lambda t, x, y: x.pow(y), F(3, **POS), F(3), ops=[D.pow_tensor]),
     case("pow/tensor-torch", lambda t, x, y: t.pow(x, y), F(3, **POS), F(2, 1), ops=[D.pow_tensor]),
     case("pow/tensor-constant-exponent", lambda t, x, c: x**c, F(3, **POS), C(3), ops=[D.pow_tensor]),

@@ -95,8 +95,10 @@ class GradArray(np.ndarray):
         filled = np.where(mask, np.asarray(value, dtype=self.dtype), self._base())
         return filled.view(GradArray)
 
-    def to(self, dtype: dtype) -> GradArray:
-        return self if self.dtype == dtype.numpy else self.astype(dtype.numpy)
+    def to(self, dtype: dtype | np.dtype) -> GradArray:
+        # A formula may pass another array's dtype, which here is NumPy's.
+        target = dtype if isinstance(dtype, np.dtype) else dtype.numpy
+        return self if self.dtype == target else self.astype(target)
 
     def clone(self) -> GradArray:
         return self.copy()

@@ -30,6 +30,8 @@ def sum_to_size(t: Tensor, shape: tuple[int, ...]) -> Tensor:
     own = t.shape
     if not _expandable(shape, own):
         raise RuntimeError(f"size {{{list(shape)}}} is not expandable to size {{{list(own)}}}.")
+    if not shape:  # torch's sum_to: a plain sum (SumBackward0), not a sum and a view
+        return t.sum()
     leading = len(own) - len(shape)
     reduce = tuple(range(leading)) + tuple(
         leading + i for i, size in enumerate(shape) if size == 1 and own[leading + i] != 1

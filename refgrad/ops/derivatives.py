@@ -170,23 +170,37 @@ reciprocal = Op("reciprocal", np.reciprocal, "ReciprocalBackward0", S, {
 
 
 def _pow_scalar_grad(grad: Tensor, self: Tensor, exponent: float) -> Tensor:
-    # x ** 0 has gradient 0 everywhere, including at x = 0 where 0 * 0**-1 would be nan.
+    # torch's pow_backward: zeros without history for x ** 0 (0 * 0**-1 would be nan), else
+    # grad * (exponent * self.pow(exponent - 1)); the product with a number is a MulBackward1.
     if exponent == 0:
-        return grad * 0
-    return grad * (self ** (exponent - 1) * exponent)
-
-
-def _pow_exponent_grad(grad: Tensor, base: Tensor | float, exponent: Tensor, result: Tensor) -> Tensor:
-    # d/de b**e = b**e * log(b), taken as 0 where b == 0 and e >= 0 (torch's convention).
-    from refgrad._tensor import as_operand
-
-    base_t = as_operand(base)
-    at_zero = (base_t == 0) & (exponent >= 0)
-    return grad * (result * base_t.log()).masked_fill(at_zero, 0.0)
+        return _zeros_like(grad)
+    exponent = float(exponent)  # torch takes the exponent as a double here
+    return grad * mul_scalar(self ** (exponent - 1), other=exponent)
 
 
 def _pow_base_grad(grad: Tensor, self: Tensor, exponent: Tensor) -> Tensor:
-    return grad * (exponent * self ** (exponent - 1)).masked_fill(exponent == 0, 0.0)
+    # torch's pow_backward_self: where(exponent == 0, 0, grad * (exponent * self.pow(exponent - 1))),
+    # so under create_graph the gradient is a WhereBackward0.
+    return where(exponent == 0.0, 0.0, grad * (exponent * self ** sub_scalar(exponent, other=1)))
+
+
+def _pow_exponent_grad(grad: Tensor, self: Tensor, exponent: Tensor, result: Tensor) -> Tensor:
+    # torch's pow_backward_exponent: d/de b**e = b**e * log(b), taken as 0 where b == 0 and
+    # e >= 0: grad * where(b == 0 & e >= 0, 0, result * b.log()).
+    at_zero = (self == 0) & (exponent >= 0)
+    promoted = self if self.dtype == result.dtype else self.to(result.dtype)
+    return grad * where(at_zero, 0.0, result * promoted.log())
+
+
+def _pow_scalar_base_grad(grad: Tensor, self: float, exponent: Tensor, result: Tensor) -> Tensor:
+    # The base is a number, so is its log: result * log(b) is a MulBackward1; only a zero
+    # base needs the where (log(0) is -inf).
+    with np.errstate(all="ignore"):
+        log_base = float(np.log(np.float64(self)))
+    scaled = mul_scalar(result, other=log_base)
+    if self == 0:
+        scaled = where(exponent >= 0, 0.0, scaled)
+    return grad * scaled
 
 
 def _power(a: np.ndarray, exponent: Any) -> np.ndarray:
@@ -202,11 +216,11 @@ pow_scalar = Op("pow", _power, "PowBackward0", ("self", "exponent"), {
 })
 pow_tensor = Op("pow", _broadcasting(np.power), "PowBackward1", ("self", "exponent"), {
     "self": _pow_base_grad,
-    "exponent": lambda grad, self, exponent, result: _pow_exponent_grad(grad, self, exponent, result),
+    "exponent": _pow_exponent_grad,
 })
 # A Python number as the base: ``2 ** x``.
 pow_scalar_base = Op("pow", np.power, "PowBackward2", ("self", "exponent"), {
-    "exponent": lambda grad, self, exponent, result: _pow_exponent_grad(grad, self, exponent, result),
+    "exponent": _pow_scalar_base_grad,
 })
 
 # -- unary elementwise ----------------------------------------------------------------------
@@ -805,8 +819,17 @@ permute = Op("permute", lambda a, dims: np.transpose(a, dims), "PermuteBackward0
 unsqueeze = Op("unsqueeze", lambda a, dim: np.expand_dims(a, dim), "UnsqueezeBackward0", S, {
     "self": lambda grad, dim: grad.squeeze(dim),
 }, is_view=True)
+def _unsqueeze_to(grad: Tensor, self_shape: tuple[int, ...], dim: tuple[int, ...] | None = None) -> Tensor:
+    """torch's unsqueeze_to: one unsqueeze per size-1 dim the squeeze removed (of `dim`, if
+    given), so under create_graph the gradient is an UnsqueezeBackward0 (or grad itself)."""
+    for d, size in enumerate(self_shape):
+        if size == 1 and (dim is None or d in dim):
+            grad = grad.unsqueeze(d)
+    return grad
+
+
 squeeze = Op("squeeze", lambda a: np.squeeze(a), "SqueezeBackward0", S, {
-    "self": lambda grad, self_shape: grad.reshape(self_shape),
+    "self": lambda grad, self_shape: _unsqueeze_to(grad, self_shape),
 }, is_view=True)
 
 
@@ -817,14 +840,14 @@ def _squeeze_dims(a: np.ndarray, dim: tuple[int, ...]) -> np.ndarray:
 
 
 squeeze_dim = Op("squeeze", lambda a, dim: _squeeze_dims(a, (dim,)), "SqueezeBackward1", S, {
-    "self": lambda grad, self_shape: grad.reshape(self_shape),
+    "self": lambda grad, self_shape, dim: _unsqueeze_to(grad, self_shape, (dim,)),
 }, is_view=True)
 # matmul's 1-D @ 2-D squeezes its result in place; torch's node for that is SqueezeBackward4.
 squeeze_dim_inplace = Op("squeeze_", lambda a, dim: _squeeze_dims(a, (dim,)), "SqueezeBackward4", S, {
-    "self": lambda grad, self_shape: grad.reshape(self_shape),
+    "self": lambda grad, self_shape, dim: _unsqueeze_to(grad, self_shape, (dim,)),
 })
 squeeze_dims = Op("squeeze", _squeeze_dims, "SqueezeBackward2", S, {
-    "self": lambda grad, self_shape: grad.reshape(self_shape),
+    "self": lambda grad, self_shape, dim: _unsqueeze_to(grad, self_shape, dim),
 }, is_view=True)
 
 
@@ -935,6 +958,9 @@ def unbind(self: Tensor, *, dim: int, count: int) -> Any:
 
 mul_scalar: Op = Op("mul", lambda a, other: a * other, "MulBackward1", S, {
     "self": lambda grad, other: mul_scalar(grad, other=other),
+})
+sub_scalar: Op = Op("sub", lambda a, other: a - other, "SubBackward1", S, {
+    "self": lambda grad: grad,
 })
 div_scalar: Op = Op("div", lambda a, other: a / other, "DivBackward1", S, {
     "self": lambda grad, other: div_scalar(grad, other=other),
