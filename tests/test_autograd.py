@@ -1475,10 +1475,25 @@ def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
         "d = t.ones(3) * 2; d[None] = d; e = t.ones(()).expand(1, 1); a = e.stride()",
         "d = t.tensor([1.0]); e = d[()]; e.neg_(); d[()] = x[0]; e[()] = x[1]",
         "d = t.tensor([1.0]); e = d[()]; d[()] = x[0]; a = e.is_leaf; e[()] = x[1]",
+        "d = x[0] * 2; e = d.view((1,)); e[t.tensor([False])] = d; a = e; b = d",
+        "d = x[0] * 2; e = d.view((1,)); e[t.tensor([True])] = d; a = e; b = d",
+        "d = x * 1; d[None, t.tensor([True, False])] = d[1:]; a = d",
+        "d = x * 1; d[[False, True]] = d[0]; a = d",
+        "d = x * 1; d[t.tensor([True, True])] = d; a = d",
+        "d = x * 1; d[t.tensor([True, False]), None] = d[1:]; a = d",
+        "d = x * 1; d[t.tensor([1])] = d[0]; a = d",
+        "d = x * 1; d[True] = d[0]; a = d",
+        "d = x * 1; d[True,] = d[0]; a = d",
+        "d = x * 1; d[False] = t.ones(5); a = d",
+        "d = x * 1; d[False,] = t.ones(5); a = d",
+        "d = x * 1; d[True] = t.ones(1, 2) * c; a = d",
+        "d = x * 1; d[[1]] = x[:1].view(1, 1, 1); a = d",
     ],
 )
 def test_views_and_overlap_rules(program: str) -> None:
-    """Found by the kit: multi-output views, partial memory overlap, matrix norm dims."""
+    """Found by the kit: multi-output views, partial memory overlap, matrix norm dims; setitem
+    with one bool mask and a one-element value is a masked_fill_ (no overlap check), a lone
+    True / False index takes torch's shortcuts, and a value's leading 1s are viewed away."""
 
     def run_program(t: ModuleType) -> Any:
         names = {"x": leaf(t, (1.0, 2.0)), "c": t.tensor(1.5), "t": t}

@@ -30,24 +30,41 @@ def getitem(t: Tensor, index: Any) -> Tensor:
         return D.alias(t)
     if isinstance(index, slice):  # a lone slice is a view even when it selects everything
         return _slice(t, 0, index, keep_full=True)
-    view, advanced = _apply_basic(t, index)
+    view, advanced, _ = _apply_basic(t, index)
     if advanced is None:
         return view if view is not t else D.alias(t)
     return D.index(view, indices=advanced)
 
 
 def setitem(t: Tensor, index: Any, value: Any) -> None:
-    view, advanced = _apply_basic(t, index)
+    # torch converts the value first, then takes shortcuts for a lone (untupled) bool.
     if not isinstance(value, Tensor):
         if not isinstance(value, bool | int | float | np.number | np.bool_):
             raise TypeError(
                 f"can't assign a {_type_name(value)} to a torch.{t.dtype.legacy_type_name}"
             )
         value = Tensor._from_array(np.asarray(value, dtype=t._dtype.numpy))
+    if index is False:
+        return  # nothing is written or checked, not even the value's shape
+    if index is True:
+        index = None  # a copy into t.unsqueeze(0), with no index tensor at all
+    view, advanced, one_mask = _apply_basic(t, index)
     if advanced is None:
         _copy_to(view, value)
-    else:
-        apply_inplace(D.index_put, view, (value,), {"indices": advanced, "accumulate": False})
+        return
+    leading_ones = next((i for i, n in enumerate(value.shape) if n != 1), value.ndim)
+    if leading_ones:
+        value = value.view(value.shape[leading_ones:])  # torch strips them before index_put_
+    # One bool mask and a one-element value: torch's index_put_ runs masked_fill_ with the
+    # value's number, so the value may overlap the tensor written to.
+    as_masked_fill = one_mask and value.numel() == 1
+    apply_inplace(
+        D.index_put,
+        view,
+        (value,),
+        {"indices": advanced, "accumulate": False},
+        check_value_overlap=not as_masked_fill,
+    )
 
 
 def _copy_to(destination: Tensor, value: Tensor) -> None:
@@ -63,12 +80,14 @@ def _copy_to(destination: Tensor, value: Tensor) -> None:
         destination.copy_(value.expand(destination.shape))
 
 
-def _apply_basic(t: Tensor, index: Any) -> tuple[Tensor, tuple[Any, ...] | None]:
-    """Apply the basic entries as views; return the view and the advanced indices left."""
+def _apply_basic(t: Tensor, index: Any) -> tuple[Tensor, tuple[Any, ...] | None, bool]:
+    """Apply the basic entries as views; return the view, the advanced indices left, and
+    whether those are exactly one bool mask (index_put_ then acts as masked_fill_)."""
     entries = _expand_ellipsis(_as_tuple(index), t.ndim)
     view = t
     dim = 0  # the dim of `view` the next entry applies to
     advanced: list[Any] = []
+    masks = others = 0  # advanced entries that are bool masks, and that are not
     for entry in entries:
         if entry is None:
             view = view.unsqueeze(dim)
@@ -78,6 +97,7 @@ def _apply_basic(t: Tensor, index: Any) -> tuple[Tensor, tuple[Any, ...] | None]
             # True / False: a new dim of size 1, kept or emptied by an advanced index.
             view = view.unsqueeze(dim)
             advanced.append(np.arange(1 if bool(entry) else 0))
+            others += 1
             dim += 1
         elif isinstance(entry, int) or _is_integer_scalar(entry):
             view = view.select(dim, _checked_index(int(entry), view.shape[dim], dim))
@@ -86,12 +106,13 @@ def _apply_basic(t: Tensor, index: Any) -> tuple[Tensor, tuple[Any, ...] | None]
             advanced.append(_FULL)
             dim += 1
         else:
-            indices = _advanced_index(entry, view.shape, dim)
+            indices, is_mask = _advanced_index(entry, view.shape, dim)
             advanced.extend(indices)
+            masks, others = masks + is_mask, others + (not is_mask)
             dim += len(indices)
     if all(a is _FULL for a in advanced):
-        return view, None
-    return view, tuple(advanced)
+        return view, None, False
+    return view, tuple(advanced), masks == 1 and others == 0
 
 
 def _as_tuple(index: Any) -> tuple[Any, ...]:
@@ -170,8 +191,9 @@ def _slice(t: Tensor, dim: int, entry: slice, keep_full: bool) -> Tensor:
     return D.slice_dim(t, dim=dim, start=start, stop=stop, step=step)
 
 
-def _advanced_index(entry: Any, shape: tuple[int, ...], dim: int) -> list[Any]:
-    """NumPy index arrays for one advanced entry (a bool mask covers several dims)."""
+def _advanced_index(entry: Any, shape: tuple[int, ...], dim: int) -> tuple[list[Any], bool]:
+    """NumPy index arrays for one advanced entry (a bool mask covers several dims), and
+    whether the entry was a bool mask."""
     if isinstance(entry, Tensor):
         array = entry._array
     elif not isinstance(entry, Sequence | np.ndarray):
@@ -192,7 +214,7 @@ def _advanced_index(entry: Any, shape: tuple[int, ...], dim: int) -> list[Any]:
                 f"The shape of the mask {list(array.shape)} at index {dim} does not match the "
                 f"shape of the indexed tensor {list(shape)} at index {dim}"
             )
-        return list(np.nonzero(array))
+        return list(np.nonzero(array)), True
     if array.dtype.kind not in "iu":
         raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
     size = shape[dim]
@@ -200,7 +222,7 @@ def _advanced_index(entry: Any, shape: tuple[int, ...], dim: int) -> list[Any]:
     if out_of_bounds.any():
         bad = int(array[out_of_bounds].flat[0])
         raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
-    return [array.astype(np.int64)]
+    return [array.astype(np.int64)], False
 
 
 def _type_name(value: Any) -> str:

@@ -18,13 +18,21 @@ from refgrad.ops import derivatives as D
 from refgrad.ops.op import Op
 
 
-def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor:
+def apply_inplace(
+    op: Op,
+    target: Tensor,
+    args: tuple[Any, ...],
+    attrs: dict[str, Any],
+    check_value_overlap: bool = True,
+) -> Tensor:
+    """`check_value_overlap=False`: the op reads its operands as numbers before writing (fill_,
+    index_put_ acting as masked_fill_), so they may share the target's memory."""
     inputs = [target, *(a if isinstance(a, bool | int | float) else as_operand(a) for a in args)]
     others = [a for a in inputs[1:] if isinstance(a, Tensor)]
     inplace.check_inplace(target, any(a.requires_grad for a in others))
-    # fill_ reads its 0-dim value before writing; index_put_ refuses even a full overlap.
+    # index_put_ refuses even a full overlap.
     forbidden = {"partial", "full"} if op is D.index_put else {"partial"}
-    for other in () if op is D.fill_tensor else others:
+    for other in others if check_value_overlap and op is not D.fill_tensor else ():
         if _overlap(target._array, other._array) in forbidden:
             raise RuntimeError(
                 "unsupported operation: some elements of the input tensor and the written-to "
