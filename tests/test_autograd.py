@@ -1505,6 +1505,43 @@ def test_views_and_overlap_rules(program: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "program",
+    [
+        "m[:, [1]]",
+        "m[:, t.tensor([3])]",
+        "m[None, 0, [5]]",
+        "m[..., [-4]]",
+        "m[[0], :, [1]]",
+        "m[True, :, [5]]",
+        "m[t.tensor([True, False]), :, [5]]",
+        "m[t.tensor([[True, False, True], [True, True, True]]), [5]]",
+        "m[[[0], [7]], [0, 5, 1]]",
+        "m[[0, 1], [0, 0, 1]]",
+        "m[[5], []]",
+        "e[:, [5]]",
+        "e[[0]]",
+        "e[[]]",
+        "m[:, [5]] = 1.0",
+        "m[[0, 5], [7, 0]] = t.ones(3)",
+        "m[[0, 1], [0, 0, 1]] = 1.0",
+        "e[[5]] = t.ones(2)",
+        "e.t()[[1], :] = 2.0",
+    ],
+)
+def test_index_errors(program: str) -> None:
+    """Found by the kit: an index out of bounds is named by its position among the index
+    tensors, at the first element read (torch's kernel); broadcast, empty-dim and value-shape
+    errors come first, in torch's order; nothing indexed, nothing checked."""
+
+    def run_program(t: ModuleType) -> Any:
+        names = {"m": t.ones(2, 3, 1), "e": t.ones(0, 3), "t": t}
+        exec(f"r = {program}" if "=" not in program else program, names)
+        return names.get("r"), names["m"], names["e"]
+
+    check(run_program)
+
+
+@pytest.mark.parametrize(
     "expression",
     ["s.prod()", "s.prod(0)", "v.prod()", "v.prod(0)", "s.gather(0, i)", "s.cumsum(0)"],
 )

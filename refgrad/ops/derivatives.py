@@ -1025,13 +1025,60 @@ def _scatter_into_zeros(g: np.ndarray, shape: tuple[int, ...], where: Any) -> np
 # -- indexing and gathering --------------------------------------------------------------------
 
 
+def _index_arrays(indices: tuple[Any, ...]) -> list[np.ndarray]:
+    return [i for i in indices if isinstance(i, np.ndarray)]
+
+
+def _indexed_shape(shape: tuple[int, ...], indices: tuple[Any, ...]) -> tuple[int, ...]:
+    """The shape of a[indices], or torch's error if the index tensors do not broadcast."""
+    arrays = _index_arrays(indices)
+    try:
+        np.broadcast_shapes(*(i.shape for i in arrays))
+    except ValueError:
+        shapes = ", ".join(str(list(i.shape)) for i in arrays)
+        raise IndexError(
+            f"shape mismatch: indexing tensors could not be broadcast together with shapes {shapes}"
+        ) from None
+    # No number indexes an empty dim: torch says so up front, unless there are no indices.
+    indexed_sizes = [n for n, i in zip(shape, indices, strict=False) if isinstance(i, np.ndarray)]
+    if 0 in indexed_sizes and 0 not in np.broadcast_shapes(*(i.shape for i in arrays)):
+        raise IndexError("index is out of bounds for dimension with size 0")
+    # Index a stand-in (no memory, indexed dims nonempty) with zeros: NumPy's result shape,
+    # whatever the index values.
+    indexed = {d for d, i in enumerate(indices) if isinstance(i, np.ndarray)}
+    stand_in = np.broadcast_to(np.empty(()), tuple(max(n, int(d in indexed)) for d, n in enumerate(shape)))
+    return stand_in[tuple(np.zeros_like(i) if isinstance(i, np.ndarray) else i for i in indices)].shape
+
+
+def _check_bounds(shape: tuple[int, ...], indices: tuple[Any, ...]) -> None:
+    """torch's kernel checks each index as it reads it: the first element (in order) of the
+    broadcast index tensors with one out of bounds, named by that index tensor's position
+    among the index tensors (not the dim it indexes)."""
+    dims = [d for d, i in enumerate(indices) if isinstance(i, np.ndarray)]
+    arrays = np.broadcast_arrays(*_index_arrays(indices))
+    bad = np.zeros(arrays[0].shape, dtype=bool)
+    for d, array in zip(dims, arrays, strict=True):
+        bad |= (array < -shape[d]) | (array >= shape[d])
+    if not bad.any():
+        return
+    first = int(np.flatnonzero(bad)[0])
+    for j, (d, array) in enumerate(zip(dims, arrays, strict=True)):
+        value = int(array.flat[first])
+        if not -shape[d] <= value < shape[d]:
+            raise IndexError(f"index {value} is out of bounds for dimension {j} with size {shape[d]}")
+
+
 def _index_forward(a: np.ndarray, indices: tuple[Any, ...]) -> np.ndarray:
+    result_shape = _indexed_shape(a.shape, indices)
+    if math.prod(result_shape) == 0:
+        return np.empty(result_shape, dtype=a.dtype)  # no index is read, so none is checked
+    _check_bounds(a.shape, indices)
     return a[indices]
 
 
 def _index_put_forward(a: np.ndarray, values: np.ndarray, indices: tuple[Any, ...], accumulate: bool) -> np.ndarray:
     out = a.copy()
-    selected = out[indices].shape
+    selected = _indexed_shape(a.shape, indices)
     try:
         fits = np.broadcast_shapes(values.shape, selected) == selected
     except ValueError:
@@ -1041,6 +1088,9 @@ def _index_put_forward(a: np.ndarray, values: np.ndarray, indices: tuple[Any, ..
             f"shape mismatch: value tensor of shape {list(values.shape)} cannot be broadcast to "
             f"indexing result of shape {list(selected)}"
         )
+    if math.prod(selected) == 0:
+        return out  # nothing written, no index read
+    _check_bounds(a.shape, indices)
     if accumulate:
         np.add.at(out, indices, values)
     else:

@@ -115,7 +115,9 @@ def _write(target: Tensor, value: np.ndarray, result_dtype: dtype | None) -> Non
         )
     if _same_elements(value, target._array):
         return  # e.g. x.copy_(x): nothing to write (even into an expanded view)
-    if any(s == 0 and n > 1 for s, n in zip(target._array.strides, target.shape, strict=True)):
+    if target._array.size and any(
+        s == 0 and n > 1 for s, n in zip(target._array.strides, target.shape, strict=True)
+    ):
         raise RuntimeError(  # an expanded view: several elements are one memory location
             "unsupported operation: more than one element of the written-to tensor refers to a "
             "single memory location. Please clone() the tensor before performing the operation."
