@@ -19,9 +19,13 @@ PYTHON = "3.11"
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The test suite: refgrad against torch, the kit against itself and its faulty engines."""
+    """The test suite: refgrad against torch, the kit against itself and its faulty engines.
+
+    The seed is fixed so that a red build reproduces exactly (`nox -s tests`); explore new
+    programs with another seed (`nox -s tests -- --hypothesis-seed 7`) or `nox -s conformance`.
+    """
     session.install("-e", ".[test]")
-    session.run("pytest", "-n", "auto", "-q", *session.posargs)
+    session.run("pytest", "-n", "auto", "-q", "--hypothesis-seed=0", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -98,8 +102,8 @@ def matrix(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
+    # Lint only: layout is by hand (tables and test matrices read better aligned).
     session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
 
 
 @nox.session(python=PYTHON)
