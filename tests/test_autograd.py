@@ -1158,6 +1158,26 @@ def detached_then_requires_grad(t: ModuleType) -> Any:
 
 
 @scenario
+def hook_on_an_output_without_gradient_sees_none(t: ModuleType) -> Any:
+    """Found by the kit: a tensor hook runs when its node runs, even with no gradient."""
+    x = leaf(t, (1.0, 2.0))
+    a, b = x.unbind(0)
+    calls: list[Any] = []
+    b.register_hook(calls.append)
+    a.backward(retain_graph=True)
+    (ga,) = t.autograd.grad(a, x)
+    return [calls, ga, x.grad]
+
+
+@scenario
+def hook_may_not_replace_a_none_gradient(t: ModuleType) -> Any:
+    x = leaf(t, (1.0, 2.0))
+    a, b = x.unbind(0)
+    b.register_hook(lambda g: t.ones(()))
+    a.backward()
+
+
+@scenario
 def hook_order(t: ModuleType) -> Any:
     calls: list[Any] = []
     x = leaf(t)

@@ -201,12 +201,14 @@ def _retain(tensor: Tensor, grad: Tensor) -> None:
 def _call_tensor_pre_hooks(task: _GraphTask, node: Node, grads: list[Any]) -> list[Any]:
     if node._tensor_pre_hooks:
         for output_nr, hooks in node._tensor_pre_hooks.items():
-            if grads[output_nr] is None or not hooks:
+            # A hook runs whenever its node does, even on an output that got no gradient
+            # (the other half of an unbind): it sees None, and must leave it None.
+            if not hooks:
                 continue
             grad = task.to_user(grads[output_nr])
             for hook in tuple(hooks.values()):
                 grad = _checked_hook_result(hook, grad, hook(grad))
-            grads[output_nr] = task.from_user(grad)
+            grads[output_nr] = None if grad is None else task.from_user(grad)
     if node._retains_grad:
         for output_nr, tensor_ref in node._retains_grad.items():
             tensor = tensor_ref()
@@ -215,11 +217,13 @@ def _call_tensor_pre_hooks(task: _GraphTask, node: Node, grads: list[Any]) -> li
     return grads
 
 
-def _checked_hook_result(hook: object, grad: Tensor, result: object) -> Tensor:
+def _checked_hook_result(hook: object, grad: Tensor | None, result: object) -> Tensor | None:
     from refgrad._tensor import Tensor
 
     if result is None:
         return grad
+    if grad is None:
+        raise RuntimeError("can't replace a None gradient with a non-None value")
     name = getattr(hook, "__name__", type(hook).__name__)
     if not isinstance(result, Tensor):
         raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
