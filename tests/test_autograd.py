@@ -1508,12 +1508,22 @@ def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
         "d = x * 1; d[False,] = t.ones(5); a = d",
         "d = x * 1; d[True] = t.ones(1, 2) * c; a = d",
         "d = x * 1; d[[1]] = x[:1].view(1, 1, 1); a = d",
+        "d = x * 2.0; e = d[1]; e.relu_(); d[1] = x[0]; d.sum().backward()",
+        "d = x * 2.0; e = d[1]; e.relu_(); e.add_(1); d.sum().backward()",
+        "d = x * 2.0; e = d[1]; e.relu_(); e.add_(1); d.sum().backward(retain_graph=True)",
+        "d = x * 2.0; e = d[1]; e.relu_(); d.add_(1); e.backward()",
+        "d = x * 2.0; e = d[1]; e.relu_(); del e; d.add_(1); d.sum().backward()",
+        "d = x * 2.0; e = d[1]; e.relu_(); f = e * 3; del e; d.add_(1); d.sum().backward()",
+        "d = x + 1; d[1:].add_(1); d.sum().backward(); d.sum().backward()",
     ],
 )
 def test_views_and_overlap_rules(program: str) -> None:
     """Found by the kit: multi-output views, partial memory overlap, matrix norm dims; setitem
     with one bool mask and a one-element value is a masked_fill_ (no overlap check), a lone
-    True / False index takes torch's shortcuts, and a value's leading 1s are viewed away."""
+    True / False index takes torch's shortcuts, and a value's leading 1s are viewed away.
+    The output an in-place op on a view saves names the view's AsStridedBackward0 in the
+    version error while that node lives, else the op's node (CopySlices drops its op on
+    release, so a second backward through it fails)."""
 
     def run_program(t: ModuleType) -> Any:
         names = {"x": leaf(t, (1.0, 2.0)), "c": t.tensor(1.5), "t": t}

@@ -184,15 +184,31 @@ class SavedTensor:
     that backward has not already freed it.
     """
 
-    __slots__ = ("_output_of", "_released", "_tensor", "_version")
+    __slots__ = ("_output_of", "_released", "_tensor", "_version", "_view_grad_fn")
+    _output_of: tuple[weakref.ref[Node], int] | None
 
-    def __init__(self, tensor: Tensor, output_of: tuple[Node, int] | None = None) -> None:
+    def __init__(
+        self,
+        tensor: Tensor,
+        output_of: tuple[Node, int] | None = None,
+        inplace_on_view: bool = False,
+    ) -> None:
         self._tensor = tensor
         self._version = tensor._version_counter.value
         # For an op's own output: (the node, output_nr). torch then names that node in the
-        # version error, not whatever grad_fn the tensor has by then.
-        self._output_of = output_of
+        # version error, not whatever grad_fn the tensor has by then. Held weakly: the node
+        # owns this saved tensor, and a cycle would keep alive what torch frees at once.
+        self._output_of = None if output_of is None else (weakref.ref(output_of[0]), output_of[1])
         self._released = False
+        self._view_grad_fn: weakref.ref[Node] | None = None
+        if inplace_on_view:
+            # The output of an in-place op on a view: torch keeps only the data and a weak
+            # reference to the view's grad_fn of the moment (its AsStridedBackward0). While
+            # that node lives (the view keeps it until its history is regenerated), it is
+            # the history the saved tensor reports and unpacks with; after, the op's node.
+            assert tensor._grad_fn is not None and output_of is not None
+            self._view_grad_fn = weakref.ref(tensor._grad_fn)
+            self._tensor = type(tensor)._from_array(tensor._array, tensor._version_counter)
 
     def release(self) -> None:
         self._released = True
@@ -205,7 +221,25 @@ class SavedTensor:
         current = tensor._version_counter.value
         if current != self._version:
             raise RuntimeError(self._version_error(tensor, current))
+        if self._view_grad_fn is not None:
+            return self._with_history(tensor)
         return tensor
+
+    def _output_node(self) -> tuple[Node, int]:
+        assert self._output_of is not None
+        node = self._output_of[0]()
+        assert node is not None  # the node owning this saved tensor is alive while it is used
+        return node, self._output_of[1]
+
+    def _history(self) -> tuple[Node, int]:
+        assert self._view_grad_fn is not None
+        view_grad_fn = self._view_grad_fn()
+        return self._output_node() if view_grad_fn is None else (view_grad_fn, 0)
+
+    def _with_history(self, data: Tensor) -> Tensor:
+        unpacked = type(data)._from_array(data._array, data._version_counter)
+        unpacked._grad_fn, unpacked._output_nr = self._history()
+        return unpacked
 
     def unpack_array(self) -> GradArray:
         """The saved values for a plain backward (see grad_array.py)."""
@@ -214,8 +248,11 @@ class SavedTensor:
     def _version_error(self, tensor: Tensor, current: int) -> str:
         dims = ", ".join(str(d) for d in tensor.shape)
         described = f"[torch.{tensor.dtype.legacy_type_name} [{dims}]]"
-        if self._output_of is not None:
-            node, output_nr = self._output_of
+        if self._view_grad_fn is not None:
+            node, output_nr = self._history()
+            described += f", which is output {output_nr} of {short_node_name(node)},"
+        elif self._output_of is not None:
+            node, output_nr = self._output_node()
             described += f", which is output {output_nr} of {short_node_name(node)},"
         elif tensor.grad_fn is not None:
             described += (

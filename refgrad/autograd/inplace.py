@@ -14,7 +14,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from refgrad.autograd.grad_mode import _GradState, enable_grad
-from refgrad.autograd.graph import Grads, Node, gradient_edge, short_node_name
+from refgrad.autograd.graph import (
+    SECOND_BACKWARD_MESSAGE,
+    Grads,
+    Node,
+    gradient_edge,
+    short_node_name,
+)
 
 if TYPE_CHECKING:
     from refgrad._tensor import Tensor
@@ -96,12 +102,14 @@ class CopySlices(Node):
         super().__init__((gradient_edge(base), *fn.next_functions[1:]))
         self._input_meta = ((base.shape, base._dtype), *fn._input_meta[1:])
         self._view_fn = view_fn
-        self._fn = fn
+        self._fn: Node | None = fn
 
     def name(self) -> str:
         return "torch::autograd::CopySlices"
 
     def apply(self, grads: Grads) -> Grads:
+        if self._fn is None:
+            raise RuntimeError(SECOND_BACKWARD_MESSAGE)
         grad = grads[0]
         assert grad is not None
         result = grad.clone()
@@ -114,7 +122,11 @@ class CopySlices(Node):
         return [result, *fn_grads[1:]]
 
     def release_saved(self) -> None:
-        self._fn.release_saved()
+        # torch drops fn itself: a second backward fails even if fn saved nothing, and
+        # what only fn kept alive (the view's earlier grad_fn) dies with it.
+        if self._fn is not None:
+            self._fn.release_saved()
+        self._fn = None
 
 
 class AsStridedBackward0(Node):

@@ -50,12 +50,14 @@ def apply_inplace(
     _write(target, np.asarray(raw_outputs[0]), result_dtype)
     target._version_counter.value += 1
     if node is not None:
-        op.save_outputs(node, [target])
         if target._base is not None:
             inplace.rebase_history(target, node)
         else:
             target._grad_fn = node
             target._output_nr = 0
+        # Saved after the history changed, as torch does (a view's result remembers the
+        # view's new grad_fn).
+        op.save_outputs(node, [target], inplace_on_view=target._base is not None)
     return target
 
 

@@ -344,9 +344,11 @@ class Op:
             node._context[name] = _meta(t)[0 if what == "shape" else 1]
         return node
 
-    def save_outputs(self, node: OpNode, outputs: Sequence[Tensor]) -> None:
+    def save_outputs(
+        self, node: OpNode, outputs: Sequence[Tensor], inplace_on_view: bool = False
+    ) -> None:
         for name, k in node._plan.outputs:
-            node._saved[name] = SavedTensor(outputs[k], output_of=(node, k))
+            node._saved[name] = SavedTensor(outputs[k], (node, k), inplace_on_view)
 
     def _plan(self, needed: tuple[bool, ...]) -> _SavePlan:
         """What to save when the inputs marked in `needed` want gradients (cached).
