@@ -115,6 +115,7 @@ class Tensor:
     _multi_output = False  # a view made by split/unbind/chunk: never to be modified in place
     _retains_grad = False
     _is_inference = False  # made in inference mode: never part of autograd
+    _is_zero_tensor = False  # torch's efficient ZeroTensor (a gradient of sgn): immutable
     _post_accumulate_grad_hooks: dict[_int, Callable[[Tensor], None]] = {}  # noqa: RUF012
 
     _array: np.ndarray
@@ -236,6 +237,9 @@ class Tensor:
     def is_inference(self) -> _bool:
         return self._is_inference
 
+    def _is_zerotensor(self) -> _bool:
+        return self._is_zero_tensor
+
     @property
     def is_leaf(self) -> _bool:
         # Through `grad_fn`: asking a view whether it is a leaf brings its history up to date.
@@ -288,6 +292,8 @@ class Tensor:
         return self._accumulator
 
     def _accumulate_in_place(self, other: np.ndarray) -> None:
+        if self._is_zero_tensor:
+            raise RuntimeError(inplace.ZERO_TENSOR_INPLACE)
         self._array += other
         self._version_counter.value += 1
 
@@ -337,7 +343,9 @@ class Tensor:
     @property
     def data(self) -> Tensor:
         """The same memory, outside autograd: changes through it bump no version."""
-        return Tensor._from_array(self._array)
+        data = Tensor._from_array(self._array)
+        data._is_zero_tensor = self._is_zero_tensor
+        return data
 
     @data.setter
     def data(self, value: Tensor) -> None:
@@ -346,7 +354,9 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same memory and version counter, without history."""
-        return Tensor._from_array(self._array, self._version_counter)
+        detached = Tensor._from_array(self._array, self._version_counter)
+        detached._is_zero_tensor = self._is_zero_tensor
+        return detached
 
     def detach_(self) -> Tensor:
         if self._base is not None:
@@ -371,13 +381,21 @@ class Tensor:
         return self._array.reshape(()).item()
 
     def tolist(self) -> Any:
+        if self._is_zero_tensor:  # a ZeroTensor has no storage in torch
+            raise RuntimeError("tolist() shouldn't be called on a tensor with unallocated storage")
         return self._array.tolist()
 
-    def numpy(self) -> np.ndarray:
+    def numpy(self, *, force: _bool = False) -> np.ndarray:
+        if force:
+            return self._array.copy() if self._is_zero_tensor else self._array
         if self.requires_grad:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
+            )
+        if self._is_zero_tensor:
+            raise RuntimeError(
+                " Cannot convert a ZeroTensor to numpy. Set force=True if you need the zero array."
             )
         return self._array
 
@@ -1157,6 +1175,7 @@ def make_view(
     view._view_fn = view_fn
     view._view_version = source._version_counter.value
     view._is_inference = source._is_inference or _GradState.inference
+    view._is_zero_tensor = source._is_zero_tensor  # a view of a ZeroTensor is one too
     # torch's "creation meta", inherited by views of views.
     view._created_in_no_grad = source._created_in_no_grad or not _GradState.enabled
     view._multi_output = source._multi_output or (op.returns_tuple and _GradState.enabled)

@@ -667,6 +667,44 @@ def promotion_rules(t: ModuleType) -> Any:
     ]
 
 
+@pytest.mark.parametrize(
+    "program",
+    [
+        "g.zero_()",
+        "g.add_(1)",
+        "g.copy_(t.ones(2))",
+        "g[0] = 1.0",
+        "g[[0]] = 1.0",
+        "g[0].mul_(2)",
+        "g.detach().neg_()",
+        "g.numpy()",
+        "g.tolist()",
+        "x.exp().sum().backward()",
+        "x.sgn().sum().backward()",
+        "x.sgn().sum().backward(create_graph=True); r = [x.grad.clone(), x.grad._is_zerotensor()]",
+        "x.exp().sum().backward(create_graph=True); r = [x.grad.clone(), x.grad._is_zerotensor()]",
+        "x.grad = None; x.exp().sum().backward(); r = x.grad._is_zerotensor()",
+        "r = [str(g), g[1].item(), g.clone(), g.exp(), (g + 1)._is_zerotensor()]",
+        "r = [g.view(2)._is_zerotensor(), g.detach()._is_zerotensor(), g.clone()._is_zerotensor()]",
+        "r = t.autograd.grad(x.sgn().sum(), x)[0]._is_zerotensor()",
+        "y = leaf(t); (y.sgn() + y.sgn()).sum().backward(); r = y.grad._is_zerotensor()",
+        "y = leaf(t); (y.sgn() + y).sum().backward(); r = y.grad._is_zerotensor()",
+    ],
+)
+def test_zero_tensor_gradients(program: str) -> None:
+    """Found by the kit: sgn's gradient (real input) is torch's efficient ZeroTensor; stored
+    as .grad it is immutable, so a second backward accumulating into it in place fails."""
+
+    def run_program(t: ModuleType) -> Any:
+        x = leaf(t, (1.0, -2.0))
+        x.sgn().sum().backward()
+        names = {"t": t, "x": x, "g": x.grad, "leaf": leaf}
+        exec(program, names)
+        return names.get("r"), x.grad._is_zerotensor()
+
+    check(run_program)
+
+
 # -- grad modes -------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from refgrad.autograd.grad_array import GradArray, from_tensor, to_tensor
+from refgrad.autograd.grad_array import GradArray, ZeroGradArray, from_tensor, to_tensor
 from refgrad.autograd.grad_mode import set_grad_enabled
 from refgrad.autograd.graph import AccumulateGrad, Edge, GraphRoot, Node, gradient_edge
 
@@ -157,16 +157,26 @@ def _execute(task: _GraphTask, graph_root: Node) -> None:
             if grad is not None:
                 grad = _validate(node, index, _as_array(grad) if arrays else grad)
                 previous = buffer[input_nr]
-                buffer[input_nr] = grad if previous is None else previous + grad
+                buffer[input_nr] = grad if previous is None else _add(previous, grad)
             task.dependencies[next_node] -= 1
             if task.dependencies[next_node] == 0:
                 pushed += 1
                 heapq.heappush(ready, (-next_node._sequence_nr, pushed, next_node))
 
 
+def _add(previous: Any, grad: Any) -> Any:
+    """Two gradients for one input: their sum (of two ZeroTensors, still a ZeroTensor)."""
+    total = previous + grad
+    if type(previous) is type(grad) is ZeroGradArray:
+        return total.view(ZeroGradArray)
+    if getattr(previous, "_is_zero_tensor", False) and getattr(grad, "_is_zero_tensor", False):
+        total._is_zero_tensor = True
+    return total
+
+
 def _as_array(grad: Any) -> GradArray:
     """A formula's result as a GradArray (formulas may mix in Tensors or NumPy scalars)."""
-    if type(grad) is GradArray:
+    if isinstance(grad, GradArray):  # a ZeroGradArray stays one
         return grad
     return from_tensor(grad) if hasattr(grad, "_array") else np.asarray(grad).view(GradArray)
 
@@ -269,7 +279,7 @@ def _validate(node: Node, index: int, grad: Any) -> Any:
                 f"{list(grad.shape)} but expected shape compatible with {list(shape)}"
             )
         grad = grad.sum_to_size(shape)
-    if type(grad) is GradArray:
+    if isinstance(grad, GradArray):
         return grad if grad.dtype == dtype.numpy else grad.astype(dtype.numpy)
     return grad if grad.dtype is dtype else grad.to(dtype)
 

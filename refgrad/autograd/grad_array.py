@@ -211,10 +211,27 @@ class GradArray(np.ndarray):
         return call
 
 
+class ZeroGradArray(GradArray):
+    """torch's efficient ZeroTensor gradient (sgn of a real input): zeros that, stored as
+    ``.grad``, refuse to be modified in place. Any op on it gives a plain GradArray."""
+
+
+def zero_grad_like(like: Any) -> Any:
+    """A ZeroTensor with `like`'s shape and dtype (a GradArray or a Tensor, as `like`)."""
+    if isinstance(like, np.ndarray):
+        return np.zeros(like.shape, dtype=like.dtype).view(ZeroGradArray)
+    zeros = like.new_zeros(like.shape)
+    zeros._is_zero_tensor = True
+    return zeros
+
+
 def to_tensor(array: np.ndarray) -> Tensor:
     from refgrad._tensor import Tensor
 
-    return Tensor._from_array(np.asarray(array))
+    tensor = Tensor._from_array(np.asarray(array))
+    if type(array) is ZeroGradArray:
+        tensor._is_zero_tensor = True
+    return tensor
 
 
 def _tensor_if_array(value: Any) -> Any:
@@ -226,7 +243,7 @@ def from_tensor(value: Any) -> Any:
     from refgrad._tensor import Tensor
 
     if isinstance(value, Tensor):
-        return value._array.view(GradArray)
+        return value._array.view(ZeroGradArray if value._is_zero_tensor else GradArray)
     if isinstance(value, tuple):
         return tuple(from_tensor(v) for v in value)
     return value

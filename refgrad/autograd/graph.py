@@ -148,7 +148,9 @@ class AccumulateGrad(Node):
                 # `gradient`. Under create_graph the copy is recorded (CopyBackwards).
                 variable._grad = new_grad.new_empty(new_grad.shape).copy_(new_grad)
             elif is_grad_enabled():
+                both_zero = variable._grad._is_zero_tensor and new_grad._is_zero_tensor
                 variable._grad = variable._grad + new_grad
+                variable._grad._is_zero_tensor = both_zero  # torch's ZeroTensor + ZeroTensor
             else:
                 variable._grad._accumulate_in_place(new_grad._array)
             self._after_accumulation()
@@ -159,7 +161,8 @@ class AccumulateGrad(Node):
         if new_grad is not None:
             variable = self.variable
             if variable._grad is None:
-                variable._grad = to_tensor(np.array(new_grad, copy=True))
+                # A ZeroTensor is kept as it is (torch steals it), so it stays immutable.
+                variable._grad = to_tensor(np.array(new_grad, copy=True, subok=True))
             else:
                 # Into the same .grad object, as torch does: references to it see the sum.
                 variable._grad._accumulate_in_place(new_grad)

@@ -36,6 +36,14 @@ INFERENCE_INPLACE = (
     "clone to get a normal tensor before doing inplace update.See "
     "https://github.com/pytorch/rfcs/pull/17 for more details."
 )
+ZERO_TENSOR_INPLACE = (
+    "ZeroTensors are immutable. Please use the materialized zero tensor obtained using .clone() "
+    "if you want a mutable tensor."
+)
+ZERO_TENSOR_COPY = (  # copy_ and setitem word it differently
+    "ZeroTensors are immutable. Please materialize the tensor using `.clone()`, if you want a "
+    "mutable zero tensor."
+)
 # Views torch forbids to modify in place, by how they were made ("creation meta").
 _MULTI_OUTPUT_SUFFIX = (
     " This view is the output of a function that returns multiple views. Such functions do not "

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from refgrad import _dtypes
+from refgrad.autograd.grad_array import zero_grad_like
 from refgrad.ops.op import Op, bool_result, float_dtype, forward_dtype, long_result, sum_dtype
 
 if TYPE_CHECKING:
@@ -273,8 +274,9 @@ def _zeros_like(grad: Tensor) -> Tensor:
 
 
 sign = Op("sign", np.sign, "SignBackward0", S, {"self": _zeros_like})
-# torch's sgn formula (written for complex numbers) reads self and result, so it saves them.
-sgn = Op("sgn", np.sign, "SgnBackward0", S, {"self": lambda grad, self, result: _zeros_like(grad)})
+# torch's sgn formula (written for complex numbers) reads self and result, so it saves them;
+# for a real input its gradient is an efficient ZeroTensor (immutable once stored as .grad).
+sgn = Op("sgn", np.sign, "SgnBackward0", S, {"self": lambda grad, self, result: zero_grad_like(grad)})
 floor = Op("floor", np.floor, "FloorBackward0", S, {"self": _zeros_like})
 ceil = Op("ceil", np.ceil, "CeilBackward0", S, {"self": _zeros_like})
 round_even = Op("round", np.round, "RoundBackward0", S, {"self": _zeros_like})

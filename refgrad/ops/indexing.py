@@ -19,6 +19,7 @@ import numpy as np
 from refgrad import _dtypes
 from refgrad._factories import _infer_dtype
 from refgrad._tensor import Tensor, _expanded_shape
+from refgrad.autograd import inplace
 from refgrad.ops import derivatives as D
 from refgrad.ops.inplace import apply_inplace
 
@@ -71,6 +72,8 @@ def _copy_to(destination: Tensor, value: Tensor) -> None:
     """torch's setitem: copy_ when the shapes match, fill_ from a 0-dim value, else expand."""
     if value.shape == destination.shape:
         destination.copy_(value)
+    elif destination._is_zero_tensor:
+        raise RuntimeError(inplace.ZERO_TENSOR_COPY)  # torch's setitem checks as copy_ does
     elif value.ndim == 0:
         destination.fill_(value)
     else:

@@ -30,6 +30,10 @@ def apply_inplace(
     inputs = [target, *(a if isinstance(a, bool | int | float) else as_operand(a) for a in args)]
     others = [a for a in inputs[1:] if isinstance(a, Tensor)]
     inplace.check_inplace(target, any(a.requires_grad for a in others))
+    if target._is_zero_tensor:
+        raise RuntimeError(
+            inplace.ZERO_TENSOR_COPY if op is D.copy else inplace.ZERO_TENSOR_INPLACE
+        )
     # index_put_ refuses even a full overlap.
     forbidden = {"partial", "full"} if op is D.index_put else {"partial"}
     for other in others if check_value_overlap and op is not D.fill_tensor else ():
