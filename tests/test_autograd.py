@@ -1553,6 +1553,11 @@ def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
         "d = x * 2.0; e = d[1]; e.relu_(); del e; d.add_(1); d.sum().backward()",
         "d = x * 2.0; e = d[1]; e.relu_(); f = e * 3; del e; d.add_(1); d.sum().backward()",
         "d = x + 1; d[1:].add_(1); d.sum().backward(); d.sum().backward()",
+        "a = t.ones(1).expand(3); a[t.tensor([True, False, True])] = 5.0",
+        "a = t.ones(1).expand(3); a[t.tensor([True, True, False])] = t.tensor([5.0, 6.0])",
+        "a = t.ones(1).expand(3); a[[0, 2, 1]] = t.tensor([5.0, 6.0, 7.0])",
+        "a = t.ones(1).expand(3); a[[0, 2, 1]] = t.tensor([5.0, 6.0])",
+        "d = (x + x)[None]; a = d.expand((2, 2)); a[[0]] = x; b = type(a.grad_fn).__name__",
     ],
 )
 def test_views_and_overlap_rules(program: str) -> None:
@@ -1561,7 +1566,8 @@ def test_views_and_overlap_rules(program: str) -> None:
     True / False index takes torch's shortcuts, and a value's leading 1s are viewed away.
     The output an in-place op on a view saves names the view's AsStridedBackward0 in the
     version error while that node lives, else the op's node (CopySlices drops its op on
-    release, so a second backward through it fails)."""
+    release, so a second backward through it fails). index_put_ into an expanded tensor
+    only warns, and writes the selected elements in order."""
 
     def run_program(t: ModuleType) -> Any:
         names = {"x": leaf(t, (1.0, 2.0)), "c": t.tensor(1.5), "t": t}

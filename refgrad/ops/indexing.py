@@ -64,7 +64,7 @@ def setitem(t: Tensor, index: Any, value: Any) -> None:
         view,
         (value,),
         {"indices": advanced, "accumulate": False},
-        check_value_overlap=not as_masked_fill,
+        as_masked_fill=as_masked_fill,
     )
 
 

@@ -7,6 +7,7 @@ by the op's node (or, for a view, routed through its base; see autograd/inplace.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,11 @@ def apply_inplace(
     target: Tensor,
     args: tuple[Any, ...],
     attrs: dict[str, Any],
-    check_value_overlap: bool = True,
+    as_masked_fill: bool = False,
 ) -> Tensor:
-    """`check_value_overlap=False`: the op reads its operands as numbers before writing (fill_,
-    index_put_ acting as masked_fill_), so they may share the target's memory."""
+    """`as_masked_fill`: index_put_ with one bool mask and a one-element value, which torch
+    runs as masked_fill_: the value is read as a number first, so it may share the target's
+    memory."""
     inputs = [target, *(a if isinstance(a, bool | int | float) else as_operand(a) for a in args)]
     others = [a for a in inputs[1:] if isinstance(a, Tensor)]
     inplace.check_inplace(target, any(a.requires_grad for a in others))
@@ -36,7 +38,7 @@ def apply_inplace(
         )
     # index_put_ refuses even a full overlap.
     forbidden = {"partial", "full"} if op is D.index_put else {"partial"}
-    for other in others if check_value_overlap and op is not D.fill_tensor else ():
+    for other in () if as_masked_fill or op is D.fill_tensor else others:
         if _overlap(target._array, other._array) in forbidden:
             raise RuntimeError(
                 "unsupported operation: some elements of the input tensor and the written-to "
@@ -50,8 +52,17 @@ def apply_inplace(
             # The formula needs the value about to be overwritten: save a copy, as torch does.
             saved_inputs = [target.clone(), *inputs[1:]]
         node = op.record(inputs, attrs, saved_inputs)
+    into_expanded = op is D.index_put and _internal_overlap(target._array)
+    if into_expanded:
+        _warn_expanded(as_masked_fill)  # before any check of the indices or value
     raw_outputs, result_dtype = op.compute(inputs, attrs)
-    _write(target, np.asarray(raw_outputs[0]), result_dtype)
+    if into_expanded:
+        # Only the selected elements, in order: the last write to a shared location wins.
+        values = inputs[1]
+        assert isinstance(values, Tensor)
+        target._array[attrs["indices"]] = values._array.astype(target._dtype.numpy, copy=False)
+    else:
+        _write(target, np.asarray(raw_outputs[0]), result_dtype)
     target._version_counter.value += 1
     if node is not None:
         if target._base is not None:
@@ -63,6 +74,30 @@ def apply_inplace(
         # view's new grad_fn).
         op.save_outputs(node, [target], inplace_on_view=target._base is not None)
     return target
+
+
+def _internal_overlap(a: np.ndarray) -> bool:
+    """Several elements at one memory location (an expanded tensor)."""
+    return a.size > 0 and any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape, strict=True))
+
+
+def _warn_expanded(as_masked_fill: bool) -> None:
+    """torch only warns for index_put_ (and masked_fill_) on an expanded tensor."""
+    warnings.warn(
+        "Use of index_put_ on expanded tensors is deprecated. Please clone() the tensor before "
+        "performing this operation. This also applies to advanced indexing e.g. "
+        "tensor[indices] = tensor",
+        UserWarning,
+        stacklevel=5,
+    )
+    if as_masked_fill:
+        warnings.warn(
+            "Use of masked_fill_ on expanded tensors is deprecated. Please clone() the tensor "
+            "before performing this operation. This also applies to advanced indexing e.g. "
+            "tensor[mask] = scalar",
+            UserWarning,
+            stacklevel=5,
+        )
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> str:
