@@ -171,7 +171,11 @@ def where(condition: Tensor, input: Operand, other: Operand) -> Tensor:
 
 
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
-    return input.unsqueeze(1) * vec2.unsqueeze(0)
+    # As torch composes it: self.reshape(n, 1) * vec2 (a ViewBackward0 on self only).
+    for name, vector in (("self", input), ("vec2", vec2)):
+        if vector.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {vector.ndim}-D")
+    return input.reshape(input.shape[0], 1) * vec2
 
 
 def is_tensor(obj: Any) -> bool:

@@ -52,6 +52,13 @@ def non_differentiable_points_still_have_nodes(t: ModuleType) -> Any:
 
 
 @scenario
+def outer_views_only_its_first_vector(t: ModuleType) -> Any:
+    # torch composes outer as self.reshape(n, 1) * vec2.
+    o = t.outer(leaf(t), leaf(t, (4.0, 5.0)))
+    return [o, [type(node).__name__ for node, _ in o.grad_fn.next_functions]]
+
+
+@scenario
 def conversions(t: ModuleType) -> Any:
     x = leaf(t)
     return [x.double(), x.float() is x, x.to(t.float32) is x, x.contiguous() is x, x.clone()]
@@ -962,6 +969,22 @@ def detach_mutation_of_a_saved_tensor_is_caught(t: ModuleType) -> Any:
     y = (x * x).sum()
     x.detach().mul_(10)
     y.backward()
+
+
+@scenario
+def gather_saves_its_input(t: ModuleType) -> Any:
+    # torch's gather_backward takes self (only for its shape), so self is saved.
+    x = t.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = x.gather(1, t.tensor([[0, 0], [1, 0]]))
+    return [y.grad_fn._saved_self is x, y.grad_fn._saved_dim]
+
+
+@scenario
+def gather_input_modified_in_place_fails_backward(t: ModuleType) -> Any:
+    x = t.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = x.gather(1, t.tensor([[0, 0], [1, 0]]))
+    x.detach().add_(1)
+    y.sum().backward()
 
 
 @scenario

@@ -1163,8 +1163,10 @@ def _scatter_forward(a: np.ndarray, idx: np.ndarray, src: np.ndarray, dim: int) 
     return _scattered(a, idx, src, dim, add=False)
 
 
+# torch's gather_backward takes self itself (for its shape): self is saved, so changing it
+# in place before backward is a version error.
 gather = Op("gather", _gather_forward, "GatherBackward0", ("self", "index"), {
-    "self": lambda grad, self_shape, index, dim: scatter_add(grad.new_zeros(self_shape), index, grad, dim=dim),
+    "self": lambda grad, self, index, dim: scatter_add(grad.new_zeros(self.shape), index, grad, dim=dim),
 }, promoted=S)
 scatter_add: Op = Op("scatter_add", _scatter_add_forward, "ScatterAddBackward0", ("self", "index", "src"), {
     "self": lambda grad: grad,
