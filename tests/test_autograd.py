@@ -1623,12 +1623,28 @@ def test_views_and_overlap_rules(program: str) -> None:
         "m[[0, 1], [0, 0, 1]] = 1.0",
         "e[[5]] = t.ones(2)",
         "e.t()[[1], :] = 2.0",
+        "m[[0, 1]] = t.ones(3, 1, dtype=t.float64)",
+        "m[[0, 5]] = t.ones(1, dtype=t.float64)",
+        "m[[0, 1]] = t.ones(4, 1, dtype=t.float64)",
+        "m[[0], [0, 5]] = t.ones(3, dtype=t.float64)",
+        "m[[0], 0, [0]] = t.tensor(2)",
+        "m[t.tensor(True), [0]] = t.ones(1, dtype=t.float16)",
+        "e[[]] = t.ones(0, dtype=t.float64)",
+        "e[[5]] = t.ones(3, dtype=t.float64)",
+        "m[m > 0] = t.tensor(2, dtype=t.float64)",
+        "m[m > 0] = t.ones(1, 1, dtype=t.int64)",
+        "m[m > 5] = t.ones(0, dtype=t.int64)",
+        "m[m > 0] = t.ones(12, dtype=t.float64)",
+        "m.expand(2, 3, 4)[[0]] = t.ones(4, dtype=t.float64)",
+        "m.expand(2, 3, 4)[m.expand(2, 3, 4) > 0] = t.tensor(2, dtype=t.float64)",
     ],
 )
 def test_index_errors(program: str) -> None:
     """Found by the kit: an index out of bounds is named by its position among the index
     tensors, at the first element read (torch's kernel); broadcast, empty-dim and value-shape
-    errors come first, in torch's order; nothing indexed, nothing checked."""
+    errors come first, in torch's order; nothing indexed, nothing checked. A value tensor of
+    another dtype is refused after the value's shape is checked and before any index is
+    read, but not when one bool mask and a one-element value make it a masked_fill_."""
 
     def run_program(t: ModuleType) -> Any:
         names = {"m": t.ones(2, 3, 1), "e": t.ones(0, 3), "t": t}

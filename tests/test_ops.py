@@ -512,7 +512,8 @@ CASES: list[Case] = [
     case("index/list-of-floats", lambda t, x: x[[1.7, 0]], F(2, 3), ops=[D.index]),
     case("index/duplicates-accumulate", lambda t, x: x[[0, 0, 2]], F(3), ops=[D.index]),
     case("index_put/setitem", setitem_advanced, F(3, 2), F(2), ops=[D.index_put]),
-    case("index_put/mask", setitem_mask, F(2, 3), ops=[D.index_put]),
+    # One bool mask and a one-element value: torch's kernel runs masked_fill_.
+    case("index_put/mask", setitem_mask, F(2, 3), ops=[D.index_put_as_masked_fill]),
     case("copy/setitem", setitem_basic, F(2, 3), F(3), ops=[D.copy]),
     # Setting a number fills the view: CopySlices over a FillBackward3.
     case("fill/setitem-a-number", setitem_scalar, F(2, 3), ops=[D.fill_tensor]),

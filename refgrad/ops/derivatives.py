@@ -1090,6 +1090,11 @@ def _index_put_forward(a: np.ndarray, values: np.ndarray, indices: tuple[Any, ..
             f"shape mismatch: value tensor of shape {list(values.shape)} cannot be broadcast to "
             f"indexing result of shape {list(selected)}"
         )
+    if values.dtype != a.dtype:  # torch's kernel does not cast (even if nothing is written)
+        raise RuntimeError(
+            "Index put requires the source and destination dtypes match, got "
+            f"{_c_name(a)} for the destination and {_c_name(values)} for the source."
+        )
     if math.prod(selected) == 0:
         return out  # nothing written, no index read
     _check_bounds(a.shape, indices)
@@ -1100,16 +1105,24 @@ def _index_put_forward(a: np.ndarray, values: np.ndarray, indices: tuple[Any, ..
     return out
 
 
+def _masked_fill_forward_of_index_put(a: np.ndarray, values: np.ndarray, indices: tuple[Any, ...], accumulate: bool) -> np.ndarray:
+    return _index_put_forward(a, values.astype(a.dtype, copy=False), indices, accumulate)
+
+
 # The index tensors are saved (and freed by backward), as torch saves them.
 index = Op("index", _index_forward, "IndexBackward0", S, {
     "self": lambda grad, self_shape, indices: index_put_impl(grad.new_zeros(self_shape), grad, indices=indices, accumulate=True),
 }, saved_attributes=("indices",))
+# The values are not promoted: their dtype must be the tensor's.
 index_put: Op = Op("index_put", _index_put_forward, "IndexPutBackward0", ("self", "values"), {
     "self": lambda grad, indices, accumulate: grad if accumulate else index_put(grad, grad.new_zeros(()), indices=indices, accumulate=False),
     "values": lambda grad, indices: index(grad, indices=indices),
-}, saved_attributes=("indices",))
+}, promoted=S, saved_attributes=("indices",))
+# index_put_ with one bool mask and a one-element value: torch's kernel runs masked_fill_
+# with the value read as a number, so any dtype will do. Autograd sees an index_put_.
+index_put_as_masked_fill: Op = Op("masked_fill_", _masked_fill_forward_of_index_put, "IndexPutBackward0", ("self", "values"), index_put.derivatives, promoted=S, saved_attributes=("indices",))
 # The same, as index's backward calls it (torch's _index_put_impl_).
-index_put_impl: Op = Op("_index_put_impl_", _index_put_forward, "IndexPutImplBackward0", ("self", "values"), index_put.derivatives, saved_attributes=("indices",))
+index_put_impl: Op = Op("_index_put_impl_", _index_put_forward, "IndexPutImplBackward0", ("self", "values"), index_put.derivatives, promoted=S, saved_attributes=("indices",))
 
 
 def _index_grid(a: np.ndarray, index: np.ndarray, dim: int, name: str) -> tuple[Any, ...]:

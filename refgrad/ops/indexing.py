@@ -58,14 +58,8 @@ def setitem(t: Tensor, index: Any, value: Any) -> None:
         value = value.view(value.shape[leading_ones:])  # torch strips them before index_put_
     # One bool mask and a one-element value: torch's index_put_ runs masked_fill_ with the
     # value's number, so the value may overlap the tensor written to.
-    as_masked_fill = one_mask and value.numel() == 1
-    apply_inplace(
-        D.index_put,
-        view,
-        (value,),
-        {"indices": advanced, "accumulate": False},
-        as_masked_fill=as_masked_fill,
-    )
+    op = D.index_put_as_masked_fill if one_mask and value.numel() == 1 else D.index_put
+    apply_inplace(op, view, (value,), {"indices": advanced, "accumulate": False})
 
 
 def _copy_to(destination: Tensor, value: Tensor) -> None:

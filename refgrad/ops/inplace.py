@@ -19,16 +19,11 @@ from refgrad.ops import derivatives as D
 from refgrad.ops.op import Op
 
 
-def apply_inplace(
-    op: Op,
-    target: Tensor,
-    args: tuple[Any, ...],
-    attrs: dict[str, Any],
-    as_masked_fill: bool = False,
-) -> Tensor:
-    """`as_masked_fill`: index_put_ with one bool mask and a one-element value, which torch
-    runs as masked_fill_: the value is read as a number first, so it may share the target's
-    memory."""
+def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor:
+    """``D.index_put_as_masked_fill`` is index_put_ with one bool mask and a one-element
+    value, which torch runs as masked_fill_: the value is read as a number first, so it may
+    share the target's memory."""
+    as_masked_fill = op is D.index_put_as_masked_fill
     inputs = [target, *(a if isinstance(a, bool | int | float) else as_operand(a) for a in args)]
     others = [a for a in inputs[1:] if isinstance(a, Tensor)]
     inplace.check_inplace(target, any(a.requires_grad for a in others))
@@ -52,7 +47,7 @@ def apply_inplace(
             # The formula needs the value about to be overwritten: save a copy, as torch does.
             saved_inputs = [target.clone(), *inputs[1:]]
         node = op.record(inputs, attrs, saved_inputs)
-    into_expanded = op is D.index_put and _internal_overlap(target._array)
+    into_expanded = (op is D.index_put or as_masked_fill) and _internal_overlap(target._array)
     if into_expanded:
         _warn_expanded(as_masked_fill)  # before any check of the indices or value
     raw_outputs, result_dtype = op.compute(inputs, attrs)
