@@ -15,6 +15,8 @@ import pytest
 
 from tests.differential import Scenario, check
 
+nan = float("nan")
+
 SCENARIOS: dict[str, Scenario] = {}
 
 
@@ -696,18 +698,58 @@ def promotion_rules(t: ModuleType) -> Any:
         "r = t.autograd.grad(x.sgn().sum(), x)[0]._is_zerotensor()",
         "y = leaf(t); (y.sgn() + y.sgn()).sum().backward(); r = y.grad._is_zerotensor()",
         "y = leaf(t); (y.sgn() + y).sum().backward(); r = y.grad._is_zerotensor()",
+        "w = t.tensor([nan, 2.0]); r = [(z := g * w)._is_zerotensor(), z.clone(), (w * g).clone()]",
+        "r = [(z := g * 2)._is_zerotensor(), z.clone(), (g * g)._is_zerotensor(), g.dot(g.exp())]",
+        "w = t.tensor([nan, 2.0]); r = [(z := g / w)._is_zerotensor(), z.clone(), w / g, g / g]",
+        "r = [2 / g, g / 2, (g / 2)._is_zerotensor()]",
+        "w = t.tensor([nan, 2.0]); r = [(g + w), (w - g), (g - 1), (g + g)._is_zerotensor(), -g]",
+        "r = [(g - g)._is_zerotensor(), g.add(g, alpha=3)._is_zerotensor(), g.sum(), g.mean()]",
+        "r = [z._is_zerotensor() for z in (g.expand(2, 2), g.reshape(2, 1).t(), g[1:], g.flip(0))]",
+        "r = [(z := g.double())._is_zerotensor(), z, g.float()._is_zerotensor()]",
     ],
 )
 def test_zero_tensor_gradients(program: str) -> None:
     """Found by the kit: sgn's gradient (real input) is torch's efficient ZeroTensor; stored
-    as .grad it is immutable, so a second backward accumulating into it in place fails."""
+    as .grad it is immutable, so a second backward accumulating into it in place fails.
+    torch's ZeroTensor kernels: a product with one is one (0 * nan is 0), so is a quotient
+    by a number or tensor (x / 0 is inf, 0 / 0 nan, everywhere), a sum only of two; views
+    of it are ZeroTensors, anything else reads it as plain zeros."""
 
     def run_program(t: ModuleType) -> Any:
         x = leaf(t, (1.0, -2.0))
         x.sgn().sum().backward()
-        names = {"t": t, "x": x, "g": x.grad, "leaf": leaf}
+        names = {"t": t, "x": x, "g": x.grad, "leaf": leaf, "nan": nan}
         exec(program, names)
         return names.get("r"), x.grad._is_zerotensor()
+
+    check(run_program)
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "x * w", "w * x", "x / w", "w / x", "x + w", "x - w", "-x", "x * 2", "x / 2", "2 / x",
+        "x.add(w, alpha=2)", "x.sub(w, alpha=2)", "x.exp()", "x.sin()", "x ** 2", "x ** w",
+        "x.sum()", "x.sum(0)", "x.mean()", "x.expand(2, 3)", "x.reshape(3, 1)", "x[0]", "x[1:]",
+        "x.unsqueeze(0).t()", "x.amax()", "x.max()", "x.max(0)[0]", "x.norm()", "x.var()",
+        "x.std()", "x.softmax(0)", "x.prod()", "t.cat([x, w])", "t.stack([x, w])", "x.dot(w)",
+        "x @ w", "t.outer(x, w)", "x.split(1)[0]", "x.clamp(0, 2)", "x.double()", "x.flip(0)",
+    ],
+)
+def test_zero_tensors_through_backward_formulas(expression: str, create_graph: bool) -> None:
+    """Found by the kit (amax, then sgn, then two backwards): sgn's ZeroTensor gradient goes
+    through the formulas below it by torch's ZeroTensor rules, and AccumulateGrad keeps it
+    (immutable) only if it may steal it: not under create_graph, not expanded (the layout
+    contract), not also pending for another input (x + w sends one gradient to both)."""
+
+    def run_program(t: ModuleType) -> Any:
+        x, w = leaf(t), leaf(t, (4.0, float("nan"), 6.0))
+        y = eval(expression, {"t": t, "x": x, "w": w}).sgn().sum()
+        y.backward(create_graph=create_graph, retain_graph=True)
+        grads = [None if g is None else [g.clone(), g._is_zerotensor()] for g in (x.grad, w.grad)]
+        y.backward()  # accumulates: in place into a ZeroTensor .grad fails
+        return grads, x.grad, w.grad
 
     check(run_program)
 

@@ -142,6 +142,8 @@ def _execute(task: _GraphTask, graph_root: Node) -> None:
             continue
         if node._pre_hooks:
             grads = _call_pre_hooks(task, node, grads)
+        if isinstance(node, AccumulateGrad) and type(grads[0]) is ZeroGradArray:
+            grads = _unless_shared(grads, buffers)
         outputs = node.apply_arrays(grads) if arrays else node.apply(grads)
         if node._hooks:
             outputs = _call_post_hooks(task, node, outputs, grads)
@@ -166,12 +168,15 @@ def _execute(task: _GraphTask, graph_root: Node) -> None:
 
 def _add(previous: Any, grad: Any) -> Any:
     """Two gradients for one input: their sum (of two ZeroTensors, still a ZeroTensor)."""
-    total = previous + grad
-    if type(previous) is type(grad) is ZeroGradArray:
-        return total.view(ZeroGradArray)
-    if getattr(previous, "_is_zero_tensor", False) and getattr(grad, "_is_zero_tensor", False):
-        total._is_zero_tensor = True
-    return total
+    return previous + grad
+
+
+def _unless_shared(grads: list[Any], buffers: dict[Node, list[Any]]) -> list[Any]:
+    """A ZeroTensor gradient that another node's pending input also holds (x + y sends one
+    gradient to both) cannot be stolen by AccumulateGrad: torch stores a copy, plain zeros."""
+    if any(g is grads[0] for pending in buffers.values() for g in pending):
+        return [grads[0].view(GradArray)]
+    return grads
 
 
 def _as_array(grad: Any) -> GradArray:

@@ -98,10 +98,10 @@ class GradArray(np.ndarray):
     def to(self, dtype: dtype | np.dtype) -> GradArray:
         # A formula may pass another array's dtype, which here is NumPy's.
         target = dtype if isinstance(dtype, np.dtype) else dtype.numpy
-        return self if self.dtype == target else self.astype(target)
+        return self if self.dtype == target else self._base().astype(target).view(GradArray)
 
     def clone(self) -> GradArray:
-        return self.copy()
+        return self._base().copy().view(GradArray)  # a ZeroTensor's clone is plain zeros
 
     def detach(self) -> GradArray:
         return self
@@ -115,12 +115,12 @@ class GradArray(np.ndarray):
     def dim(self) -> int:
         return self.ndim
 
-    # -- shapes ------------------------------------------------------------------------
+    # -- shapes: views, of the same kind (a view of a ZeroTensor is one) -----------------
     def expand(self, *size: Any) -> GradArray:
         shape = _flat(size)
         offset = len(shape) - self.ndim
         shape = tuple(self.shape[i - offset] if s == -1 else s for i, s in enumerate(shape))
-        return np.broadcast_to(self._base(), shape).view(GradArray)
+        return np.broadcast_to(self._base(), shape).view(type(self))
 
     def sum_to_size(self, *size: Any) -> GradArray:
         shape = _flat(size)
@@ -128,11 +128,16 @@ class GradArray(np.ndarray):
         reduce = tuple(range(leading)) + tuple(
             leading + i for i, s in enumerate(shape) if s == 1 and self.shape[leading + i] != 1
         )
-        summed = np.add.reduce(self._base(), axis=reduce, keepdims=True) if reduce else self
+        if not reduce:
+            return self.reshape(shape)
+        summed = np.add.reduce(self._base(), axis=reduce, keepdims=True)
         return np.reshape(summed, shape).view(GradArray)
 
     def reshape(self, *shape: Any) -> GradArray:
-        return np.reshape(self._base(), _flat(shape)).view(GradArray)
+        try:
+            return np.reshape(self._base(), _flat(shape), copy=False).view(type(self))
+        except ValueError:  # not viewable: a copy
+            return np.reshape(self._base(), _flat(shape)).view(GradArray)
 
     def view(self, *args: Any) -> Any:
         # NumPy itself calls view(type) / view(dtype); formulas call torch's view(shape).
@@ -141,13 +146,13 @@ class GradArray(np.ndarray):
         return self.reshape(*args)
 
     def unsqueeze(self, dim: int) -> GradArray:
-        return np.expand_dims(self._base(), dim % (self.ndim + 1)).view(GradArray)
+        return np.expand_dims(self._base(), dim % (self.ndim + 1)).view(type(self))
 
     def squeeze(self, dim: int | Sequence[int] | None = None) -> GradArray:
         if dim is None:
-            return np.squeeze(self._base()).view(GradArray)
+            return np.squeeze(self._base()).view(type(self))
         dims = tuple(d for d in _dims(dim, self.ndim) if self.shape[d] == 1)
-        return np.squeeze(self._base(), axis=dims).view(GradArray)
+        return np.squeeze(self._base(), axis=dims).view(type(self))
 
     def t(self) -> GradArray:
         return self.T
@@ -155,22 +160,22 @@ class GradArray(np.ndarray):
     def transpose(self, dim0: int, dim1: int) -> GradArray:
         if self.ndim == 0:
             return self
-        return np.swapaxes(self._base(), dim0, dim1).view(GradArray)
+        return np.swapaxes(self._base(), dim0, dim1).view(type(self))
 
     def permute(self, *dims: Any) -> GradArray:
-        return np.transpose(self._base(), _flat(dims)).view(GradArray)
+        return np.transpose(self._base(), _flat(dims)).view(type(self))
 
-    def flip(self, *dims: Any) -> GradArray:
+    def flip(self, *dims: Any) -> GradArray:  # a copy in torch, not a view
         if self.ndim == 0:
-            return self
+            return self.clone()
         return np.flip(self._base(), _flat(dims)).view(GradArray)
 
     def select(self, dim: int, index: int) -> GradArray:
-        return self._base()[(slice(None),) * (dim % self.ndim) + (index, Ellipsis)].view(GradArray)
+        return self._base()[(slice(None),) * (dim % self.ndim) + (index, Ellipsis)].view(type(self))
 
     def narrow(self, dim: int, start: int, length: int) -> GradArray:
         where = (slice(None),) * (dim % self.ndim) + (slice(start, start + length),)
-        return self._base()[where].view(GradArray)
+        return self._base()[where].view(type(self))
 
     # -- reductions (ufunc reduce: ndarray.sum & co. have NumPy's signature, not torch's) --
     def sum(self, dim: Any = None, keepdim: bool = False) -> GradArray:
@@ -213,7 +218,46 @@ class GradArray(np.ndarray):
 
 class ZeroGradArray(GradArray):
     """torch's efficient ZeroTensor gradient (sgn of a real input): zeros that, stored as
-    ``.grad``, refuse to be modified in place. Any op on it gives a plain GradArray."""
+    ``.grad``, refuse to be modified in place. Views of it are ZeroTensors too, and so are
+    products with it (see ``zero_tensor_outcome``); any other op reads it as plain zeros."""
+
+    def __array_wrap__(
+        self, array: np.ndarray, context: Any = None, return_scalar: bool = False
+    ) -> GradArray:
+        rule = _UFUNC_RULES.get(context[0]) if context is not None else None
+        if rule is not None:
+            zeros = [type(a) is ZeroGradArray for a in context[1][: context[0].nin]]
+            return zero_tensor_rule(rule, zeros, np.asarray(array))
+        return np.ndarray.view(array, GradArray)
+
+
+def zero_tensor_outcome(rule: str, zeros: Sequence[bool]) -> float | None:
+    """What torch's ZeroTensor kernels give for operands of which `zeros` are ZeroTensors:
+    0 (a ZeroTensor: 0 * nan is 0), a value filling the whole result (x / 0 is inf for any
+    x, 0 / 0 nan), or None (the plain result). Rules: "product" (mul), "quotient" (div),
+    "sum" (add, sub: a ZeroTensor only if both operands are)."""
+    if rule == "product":
+        return 0.0 if any(zeros) else None
+    if rule == "sum":
+        return 0.0 if len(zeros) == 2 and all(zeros) else None
+    numerator, denominator = (*zeros, False)[:2]
+    if denominator:
+        return math.nan if numerator else math.inf
+    return 0.0 if numerator else None
+
+
+def zero_tensor_rule(rule: str, zeros: Sequence[bool], result: np.ndarray) -> GradArray:
+    """`result` (computed as if ZeroTensors were zeros) as torch's ZeroTensor kernel gives it:
+    a ZeroGradArray, a plain GradArray filled with inf or nan, or `result` itself."""
+    outcome = zero_tensor_outcome(rule, zeros)
+    if outcome is None:
+        return result.view(GradArray)
+    filled = np.full(result.shape, outcome, dtype=result.dtype)
+    return filled.view(ZeroGradArray if outcome == 0 else GradArray)
+
+
+_UFUNC_RULES = {np.multiply: "product", np.true_divide: "quotient", np.add: "sum"}
+_UFUNC_RULES[np.subtract] = "sum"
 
 
 def zero_grad_like(like: Any) -> Any:
@@ -223,6 +267,11 @@ def zero_grad_like(like: Any) -> Any:
     zeros = like.new_zeros(like.shape)
     zeros._is_zero_tensor = True
     return zeros
+
+
+def is_zero_tensor(value: Any) -> bool:
+    """A ZeroTensor, as a GradArray or as a Tensor."""
+    return type(value) is ZeroGradArray or getattr(value, "_is_zero_tensor", False) is True
 
 
 def to_tensor(array: np.ndarray) -> Tensor:

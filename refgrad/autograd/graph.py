@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from refgrad.autograd.grad_array import GradArray, from_tensor, to_tensor
+from refgrad.autograd.grad_array import GradArray, ZeroGradArray, from_tensor, to_tensor
 from refgrad.utils.hooks import RemovableHandle
 
 if TYPE_CHECKING:
@@ -148,9 +148,7 @@ class AccumulateGrad(Node):
                 # `gradient`. Under create_graph the copy is recorded (CopyBackwards).
                 variable._grad = new_grad.new_empty(new_grad.shape).copy_(new_grad)
             elif is_grad_enabled():
-                both_zero = variable._grad._is_zero_tensor and new_grad._is_zero_tensor
-                variable._grad = variable._grad + new_grad
-                variable._grad._is_zero_tensor = both_zero  # torch's ZeroTensor + ZeroTensor
+                variable._grad = variable._grad + new_grad  # ZeroTensors sum to one
             else:
                 variable._grad._accumulate_in_place(new_grad._array)
             self._after_accumulation()
@@ -161,8 +159,13 @@ class AccumulateGrad(Node):
         if new_grad is not None:
             variable = self.variable
             if variable._grad is None:
-                # A ZeroTensor is kept as it is (torch steals it), so it stays immutable.
-                variable._grad = to_tensor(np.array(new_grad, copy=True, subok=True))
+                # torch steals a gradient that obeys the layout contract (strides as the
+                # leaf's) and that nothing else holds (see the engine), else stores a copy: a
+                # ZeroTensor kept stays immutable; a copy of it is plain zeros.
+                kind = type(new_grad)
+                if kind is ZeroGradArray and not _obeys_layout_contract(new_grad, variable._array):
+                    kind = GradArray
+                variable._grad = to_tensor(np.array(new_grad, copy=True, subok=True).view(kind))
             else:
                 # Into the same .grad object, as torch does: references to it see the sum.
                 variable._grad._accumulate_in_place(new_grad)
@@ -172,6 +175,15 @@ class AccumulateGrad(Node):
     def _after_accumulation(self) -> None:
         for hook in tuple(self.variable._post_accumulate_grad_hooks.values()):
             hook(self.variable)
+
+
+def _obeys_layout_contract(grad: np.ndarray, variable: np.ndarray) -> bool:
+    """torch's obeys_layout_contract for a dense variable: the same strides in every dim of
+    size > 1, and no 0 stride (an expanded gradient) in the others."""
+    for size, stride, own in zip(grad.shape, grad.strides, variable.strides, strict=True):
+        if (size != 1 and stride != own) or (size == 1 and stride == 0):
+            return False
+    return True
 
 
 def short_node_name(node: Node) -> str:

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from refgrad import _dtypes
-from refgrad.autograd.grad_array import zero_grad_like
+from refgrad.autograd.grad_array import is_zero_tensor, zero_grad_like
+from refgrad.autograd.inplace import ZERO_TENSOR_INPLACE
 from refgrad.ops.op import Op, bool_result, float_dtype, forward_dtype, long_result, sum_dtype
 
 if TYPE_CHECKING:
@@ -140,11 +141,11 @@ def _in_result_type(a: np.ndarray, *numbers: Any) -> np.ndarray:
 add = Op("add", _broadcasting(lambda a, b, alpha: a + alpha * b if alpha != 1 else a + b), "AddBackward0", SO, {
     "self": lambda grad: grad,
     "other": lambda grad, alpha: grad if alpha == 1 else mul_scalar(grad, other=alpha),
-})
+}, zero_tensors="sum")
 sub = Op("sub", _broadcasting(_subtract), "SubBackward0", SO, {
     "self": lambda grad: grad,
     "other": lambda grad, alpha: -grad if alpha == 1 else mul_scalar(-grad, other=alpha),
-})
+}, zero_tensors="sum")
 # `2 - x` (a number on the left): only the tensor is differentiable, so the node has one edge.
 rsub = Op("rsub", lambda a, other, alpha: other - alpha * a if alpha != 1 else other - a, "RsubBackward1", SO, {
     "self": lambda grad, alpha: -grad if alpha == 1 else grad * -alpha,
@@ -157,11 +158,11 @@ rsub_tensor = Op("rsub", _broadcasting(lambda a, b, alpha: _subtract(b, a, alpha
 mul = Op("mul", _broadcasting(np.multiply), "MulBackward0", SO, {
     "self": lambda grad, other: grad * other,
     "other": lambda grad, self: grad * self,
-})
+}, zero_tensors="product")
 div = Op("div", _broadcasting(np.true_divide), "DivBackward0", SO, {
     "self": lambda grad, other: grad / other,
     "other": lambda grad, self, other: -grad * ((self / other) / other),
-}, dtypes=float_dtype)
+}, dtypes=float_dtype, zero_tensors="quotient")
 neg = Op("neg", _negative, "NegBackward0", S, {
     "self": lambda grad: -grad,
 })
@@ -519,8 +520,12 @@ def _var_grad(grad: Tensor, self: Tensor, dim: tuple[int, ...], correction: floa
 
 
 def _std_grad(grad: Tensor, self: Tensor, result: Tensor, dim: tuple[int, ...], correction: float, keepdim: bool) -> Tensor:
-    # Where the std is 0 the gradient is 0, not grad / 0 (torch masks it).
-    return _var_grad((grad / (result * 2)).masked_fill(result == 0, 0.0), self, dim, correction, keepdim)
+    # Where the std is 0 the gradient is 0, not grad / 0: torch masks it in place
+    # (masked_fill_), which a ZeroTensor gradient (grad / x is one) refuses.
+    scaled = grad / (result * 2)
+    if is_zero_tensor(scaled):
+        raise RuntimeError(ZERO_TENSOR_INPLACE)
+    return _var_grad(scaled.masked_fill(result == 0, 0.0), self, dim, correction, keepdim)
 
 
 var = Op("var", _var_forward, "VarBackward0", S, {"self": _var_grad})
@@ -651,8 +656,9 @@ def _norm_grad(grad: Tensor, self: Tensor, result: Tensor, ord: float, dim: tupl
     norm = _unsqueeze_dims(result, dim, keepdim)
     grad = _unsqueeze_dims(grad, dim, keepdim)
     if ord == 2.0:
-        # Zero where the norm is zero (torch masks the 0/0).
-        return self * (grad / norm).masked_fill(norm == 0, 0.0)
+        # Zero where the norm is zero (torch masks the 0/0). grad first, as in torch: a
+        # ZeroTensor gradient gives one.
+        return grad * (self / norm).masked_fill(norm == 0, 0.0)
     if ord == 1.0:
         return grad * self.sgn()
     scaled = self.abs() ** (ord - 1) / norm ** (ord - 1)
@@ -784,7 +790,7 @@ mv = Op("mv", _mv_forward, "MvBackward0", ("self", "vec"), {
 dot = Op("dot", _dot_forward, "DotBackward0", ("self", "tensor"), {
     "self": lambda grad, tensor: grad * tensor,
     "tensor": lambda grad, self: grad * self,
-}, promoted=S)
+}, promoted=S, zero_tensors="product")  # torch lets dot through to its kernel: 0 . nan is 0
 bmm = Op("bmm", _bmm_forward, "BmmBackward0", ("self", "mat2"), {
     "self": lambda grad, mat2: grad.bmm(mat2.transpose(1, 2)),
     "mat2": lambda grad, self: self.transpose(1, 2).bmm(grad),
@@ -960,7 +966,7 @@ def unbind(self: Tensor, *, dim: int, count: int) -> Any:
 
 mul_scalar: Op = Op("mul", lambda a, other: a * other, "MulBackward1", S, {
     "self": lambda grad, other: mul_scalar(grad, other=other),
-})
+}, zero_tensors="product")
 sub_scalar: Op = Op("sub", lambda a, other: a - other, "SubBackward1", S, {
     "self": lambda grad: grad,
 })

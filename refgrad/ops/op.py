@@ -27,7 +27,7 @@ import numpy as np
 
 from refgrad import _dtypes
 from refgrad._dtypes import dtype
-from refgrad.autograd.grad_array import GradArray
+from refgrad.autograd.grad_array import GradArray, ZeroGradArray, zero_tensor_rule
 from refgrad.autograd.grad_mode import _GradState
 from refgrad.autograd.graph import SECOND_BACKWARD_MESSAGE, Edge, Node, SavedTensor, gradient_edge
 
@@ -166,6 +166,9 @@ class Op:
     is_view: bool = False
     # Attributes torch keeps as saved tensors (index tensors): freed by backward too.
     saved_attributes: tuple[str, ...] = ()
+    # Ops torch gives a kernel for its efficient ZeroTensors (the gradient of sgn): "product",
+    # "quotient" or "sum" (see grad_array.zero_tensor_outcome). Others read them as zeros.
+    zero_tensors: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.derivatives) - set(self.inputs)
@@ -200,7 +203,7 @@ class Op:
 
     def __call__(self, *args: Any, **attrs: Any) -> Any:
         """Run the forward; record a node if grad mode is on and an input requires grad."""
-        if type(args[0]) is GradArray:  # inside a formula of a plain backward
+        if type(args[0]) in _GRAD_ARRAYS:  # inside a formula of a plain backward
             return self._call_on_arrays(args, attrs)
         inputs = [a if type(a) in _DIRECT_OPERANDS else _tensor.as_operand(a) for a in args]
         raw_outputs, result_dtype = self.compute(inputs, attrs)
@@ -215,6 +218,8 @@ class Op:
             if k == 0 and result_dtype is not None and out.dtype != result_dtype.numpy:
                 out = out.astype(result_dtype.numpy)
             outputs.append(_tensor.Tensor._from_array(out))
+        if self.zero_tensors is not None:
+            self._apply_zero_tensor_rule(inputs, outputs[0])
         if _GradState.inference:  # nothing is recorded; the outputs are inference tensors
             for out in outputs:
                 out._is_inference = True
@@ -233,7 +238,18 @@ class Op:
         raw = self.forward(*arrays, **attrs)  # the engine has silenced FP warnings
         if self.returns_tuple:
             return tuple(np.asarray(out).view(GradArray) for out in raw)
+        if self.zero_tensors is not None:
+            zeros = [type(a) is ZeroGradArray for a in args[:2]]
+            return zero_tensor_rule(self.zero_tensors, zeros, np.asarray(raw))
         return np.asarray(raw).view(GradArray)
+
+    def _apply_zero_tensor_rule(self, inputs: Sequence[Operand], out: Tensor) -> None:
+        assert self.zero_tensors is not None
+        zeros = [type(a) is _tensor.Tensor and a._is_zero_tensor for a in inputs[:2]]
+        if any(zeros):
+            result = zero_tensor_rule(self.zero_tensors, zeros, out._array)
+            out._array = result.view(np.ndarray)
+            out._is_zero_tensor = type(result) is ZeroGradArray
 
     def compute(
         self, inputs: Sequence[Operand], attrs: dict[str, Any]
@@ -432,3 +448,4 @@ def _node_class(name: str) -> type[OpNode]:
 from refgrad import _tensor  # noqa: E402
 
 _DIRECT_OPERANDS = frozenset({bool, int, float, _tensor.Tensor})
+_GRAD_ARRAYS = frozenset({GradArray, ZeroGradArray})
