@@ -147,12 +147,13 @@ sub = Op("sub", _broadcasting(_subtract), "SubBackward0", SO, {
     "other": lambda grad, alpha: -grad if alpha == 1 else mul_scalar(-grad, other=alpha),
 }, zero_tensors="sum")
 # `2 - x` (a number on the left): only the tensor is differentiable, so the node has one edge.
+# torch's maybe_multiply(-grad, alpha): a product with a number is a MulBackward1.
 rsub = Op("rsub", lambda a, other, alpha: other - alpha * a if alpha != 1 else other - a, "RsubBackward1", SO, {
-    "self": lambda grad, alpha: -grad if alpha == 1 else grad * -alpha,
+    "self": lambda grad, alpha: -grad if alpha == 1 else mul_scalar(-grad, other=alpha),
 })
 # torch.rsub(x, y) with two tensors: y - x, a node of its own.
 rsub_tensor = Op("rsub", _broadcasting(lambda a, b, alpha: _subtract(b, a, alpha)), "RsubBackward0", SO, {
-    "self": lambda grad, alpha: -grad if alpha == 1 else grad * -alpha,
+    "self": lambda grad, alpha: -grad if alpha == 1 else mul_scalar(-grad, other=alpha),
     "other": lambda grad: grad,
 })
 mul = Op("mul", _broadcasting(np.multiply), "MulBackward0", SO, {

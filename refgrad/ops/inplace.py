@@ -57,7 +57,9 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
         assert isinstance(values, Tensor)
         target._array[attrs["indices"]] = values._array.astype(target._dtype.numpy, copy=False)
     else:
-        _write(target, np.asarray(raw_outputs[0]), result_dtype)
+        # Filling with a number is idempotent: torch lets it write an expanded tensor.
+        overlap_ok = op is D.fill or op is D.zero
+        _write(target, np.asarray(raw_outputs[0]), result_dtype, overlap_ok)
     target._version_counter.value += 1
     if node is not None:
         if target._base is not None:
@@ -133,7 +135,9 @@ def _same_elements(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.strides == b.strides and _address(a) == _address(b)
 
 
-def _write(target: Tensor, value: np.ndarray, result_dtype: dtype | None) -> None:
+def _write(
+    target: Tensor, value: np.ndarray, result_dtype: dtype | None, overlap_ok: bool = False
+) -> None:
     if value.shape != target.shape:
         broadcast = np.broadcast_shapes(value.shape, target.shape)
         raise RuntimeError(
@@ -151,9 +155,7 @@ def _write(target: Tensor, value: np.ndarray, result_dtype: dtype | None) -> Non
         )
     if _same_elements(value, target._array):
         return  # e.g. x.copy_(x): nothing to write (even into an expanded view)
-    if target._array.size and any(
-        s == 0 and n > 1 for s, n in zip(target._array.strides, target.shape, strict=True)
-    ):
+    if not overlap_ok and _internal_overlap(target._array):
         raise RuntimeError(  # an expanded view: several elements are one memory location
             "unsupported operation: more than one element of the written-to tensor refers to a "
             "single memory location. Please clone() the tensor before performing the operation."
