@@ -1632,6 +1632,9 @@ def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
         "a = t.ones(2).expand(3, 2); a.fill_(c)",
         "a = t.ones(2).expand(3, 2); a.copy_(t.ones(3, 2))",
         "a = t.ones(2).expand(3, 2); a.mul_(2)",
+        "d = x.sum() * 1; a = d.expand((2,)); a.copy_(d)",
+        "d = x * 1; a = d.expand(3, 2); a.copy_(d)",
+        "d = x * 1; a = d.expand(3, 2); a.copy_(a); b = d.expand(3, 2); b.copy_(a)",
     ],
 )
 def test_views_and_overlap_rules(program: str) -> None:

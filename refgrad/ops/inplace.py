@@ -57,9 +57,13 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
         assert isinstance(values, Tensor)
         target._array[attrs["indices"]] = values._array.astype(target._dtype.numpy, copy=False)
     else:
-        # Filling with a number is idempotent: torch lets it write an expanded tensor.
-        overlap_ok = op is D.fill or op is D.zero
-        _write(target, np.asarray(raw_outputs[0]), result_dtype, overlap_ok)
+        # Filling with a number is idempotent: torch lets it write an expanded tensor. copy_
+        # from the very same data (x.copy_(x), even expanded) does nothing; from data that
+        # only broadcasts to it (expanded.copy_(its base)) it is a write like any other.
+        source = inputs[1] if op is D.copy else None
+        if not (isinstance(source, Tensor) and _same_elements(source._array, target._array)):
+            overlap_ok = op is D.fill or op is D.zero
+            _write(target, np.asarray(raw_outputs[0]), result_dtype, overlap_ok)
     target._version_counter.value += 1
     if node is not None:
         if target._base is not None:
@@ -153,8 +157,6 @@ def _write(
             f"result type {result_dtype.c_name} can't be cast to the desired output type "
             f"{target._dtype.c_name}"
         )
-    if _same_elements(value, target._array):
-        return  # e.g. x.copy_(x): nothing to write (even into an expanded view)
     if not overlap_ok and _internal_overlap(target._array):
         raise RuntimeError(  # an expanded view: several elements are one memory location
             "unsupported operation: more than one element of the written-to tensor refers to a "
