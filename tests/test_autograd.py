@@ -1505,6 +1505,31 @@ def test_grad_fn_of_a_differentiable_gradient(expression: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "shapes",
+    [
+        ((1, 1), (1, 1)),
+        ((3, 2, "t"), (3, 2)),
+        ((2, 3), (2, 3, "t")),
+        ((2, 1), (1, 3)),
+        ((3, 1), (1, 1)),
+    ],
+)
+def test_mm_gradient_of_a_column_major_matrix_is_column_major(shapes: Any) -> None:
+    """Found by the kit: torch computes a column-major mm input's gradient as the transpose
+    of a product (TBackward0 under create_graph), with the input's strides; a 1x1 matrix
+    counts as column-major."""
+
+    def gradients(t: ModuleType) -> Any:
+        a, b = (
+            (t.ones(s[:2]).t() if "t" in s else t.ones(s)).requires_grad_() for s in shapes
+        )
+        ga, gb = t.autograd.grad(a.mm(b).sum(), [a, b], create_graph=True)
+        return ga, gb, ga.stride(), gb.stride()
+
+    check(gradients)
+
+
+@pytest.mark.parametrize(
     "expression",
     [
         "m.squeeze().exp()",

@@ -453,6 +453,8 @@ CASES: list[Case] = [
     case("flatten/zero-dim", lambda t, x: x.flatten(), F(), ops=[D.view]),
     # A reshape that cannot be a view copies first: UnsafeViewBackward0 over CloneBackward0.
     case("reshape/non-contiguous", lambda t, x: (x.t().reshape(6), x.t().flatten()), F(2, 3), ops=[D.unsafe_view, D.clone]),
+    # Not contiguous but viewable: torch's _reshape_alias (a view, ReshapeAliasBackward0).
+    case("reshape/alias", lambda t, x: (x[:, 0].reshape(2, 1), x[:, ::2].flatten(), x.t()[:1].reshape(2)), F(2, 3), ops=[D.reshape_alias]),
     case("transpose", lambda t, x: (x.transpose(0, 1), t.transpose(x, 1, -1), x.swapaxes(0, 2), t.swapaxes(x, 0, 1)), F(2, 3, 2), ops=[D.transpose]),
     case("transpose/mT", lambda t, x: x.mT, F(2, 2, 3), ops=[D.transpose]),
     case("alias/ellipsis", lambda t, x: x[...], F(2, 3), ops=[D.alias]),

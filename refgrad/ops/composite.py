@@ -18,11 +18,15 @@ from refgrad.ops import derivatives as D
 
 
 def reshape(t: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """As torch: a view of a contiguous tensor; an alias (_reshape_alias) of one that can
+    be viewed all the same; else a copy."""
+    if t.is_contiguous():
+        return D.view(t, shape=shape)
     try:
         np.reshape(t._array, shape, copy=False)
     except ValueError:
         return D.unsafe_view(D.clone(t), shape=shape)
-    return D.view(t, shape=shape)
+    return D.reshape_alias(t, shape=shape)
 
 
 def sum_to_size(t: Tensor, shape: tuple[int, ...]) -> Tensor:

@@ -780,9 +780,18 @@ def _bmm_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(a, b)
 
 
+def _column_major(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
+    return strides[0] == 1 and strides[1] == shape[0]
+
+
+# torch gives a column-major input its gradient column-major too: the transpose of a product.
 mm = Op("mm", _mm_forward, "MmBackward0", ("self", "mat2"), {
-    "self": lambda grad, mat2: grad.mm(mat2.t()),
-    "mat2": lambda grad, self: self.t().mm(grad),
+    "self": lambda grad, mat2, self_shape, self_strides: (
+        mat2.mm(grad.t()).t() if _column_major(self_shape, self_strides) else grad.mm(mat2.t())
+    ),
+    "mat2": lambda grad, self, mat2_shape, mat2_strides: (
+        grad.t().mm(self).t() if _column_major(mat2_shape, mat2_strides) else self.t().mm(grad)
+    ),
 }, promoted=S)
 mv = Op("mv", _mv_forward, "MvBackward0", ("self", "vec"), {
     "self": lambda grad, vec: grad.unsqueeze(1) * vec.unsqueeze(0),
@@ -811,6 +820,10 @@ def _reshape_view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 view = Op("view", _reshape_view, "ViewBackward0", S, {
+    "self": lambda grad, self_shape: grad.reshape(self_shape),
+}, is_view=True)
+# reshape of a non-contiguous tensor that can be viewed: torch's _reshape_alias.
+reshape_alias = Op("_reshape_alias", _reshape_view, "ReshapeAliasBackward0", S, {
     "self": lambda grad, self_shape: grad.reshape(self_shape),
 }, is_view=True)
 # reshape of a tensor that cannot be viewed: clone, then this (no view of the clone escapes).

@@ -8,7 +8,7 @@ torch's code generator does it:
     ``grad``            the gradient flowing in (``grads``: all of them, for several outputs)
     an input's name     that input, saved (``self``, ``other``, ...)
     ``result``          the op's output, saved (``result1`` ... for further outputs)
-    ``<input>_shape``   an input's shape (metadata: never freed)
+    ``<input>_shape``   an input's shape (metadata: never freed; also ``_dtype``, ``_strides``)
     anything else       an attribute of the call (``dim``, ``keepdim``, ``exponent``, ...)
 
 A formula runs only for an input that needs a gradient, so only the tensors its formulas
@@ -357,7 +357,7 @@ class Op:
         for name, index, what in plan.metadata:
             t = inputs[index]
             node._context = dict(attrs) if node._context is attrs else node._context
-            node._context[name] = _meta(t)[0 if what == "shape" else 1]
+            node._context[name] = t.stride() if what == "strides" else _meta(t)[what == "dtype"]
         return node
 
     def save_outputs(
@@ -408,7 +408,7 @@ class _SavePlan:
                 outputs.append((param, op.outputs.index(param)))
             elif param in op.saved_attributes:
                 attributes.append(param)
-            elif name in op.inputs and what in ("shape", "dtype"):
+            elif name in op.inputs and what in ("shape", "dtype", "strides"):
                 metadata.append((param, op.inputs.index(name), what))
         return _SavePlan(tuple(inputs), tuple(outputs), tuple(attributes), tuple(metadata))
 
