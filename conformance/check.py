@@ -10,6 +10,9 @@ Rounds stop at the profile's cap, when a search finds nothing new, or when shrin
 lands on an already-known finding. Behaviours are searched independently (in one process
 or several, see parallel.py) and their findings deduplicated afterwards (`CheckPlan`).
 
+Shrinking: hypothesis shrinks the choices a finding's program was drawn from, then
+reduce.py the program itself (deleting steps hypothesis cannot: see there).
+
 Counting: programs are counted while hypothesis generates, not while it shrinks.
 """
 
@@ -32,8 +35,9 @@ from conformance.compare import Comparison, Finding, compare_traces
 from conformance.profiles import PROFILES
 from conformance.program import Program
 from conformance.progress import ProgramCounts
+from conformance.reduce import reduce_program
 from conformance.run import AnyEngine, Trace, run_pair
-from conformance.strategies import programs
+from conformance.strategies import programs, seed_only
 
 
 @dataclass(frozen=True)
@@ -148,33 +152,87 @@ class _SearchRound:
         self.first: tuple[Finding, ...] = ()  # set when hypothesis stops generating
 
     def probe(self, program: Program) -> None:
-        comparison = check_program(program, self.engine, self.oracle, self.behaviour)
-        new = [f for f in comparison.findings
-               if not any(f.explained_by(k) for k in self.known)]
-        entries = {f: listed(self.baseline, f) for f in new} if self.baseline else {}
+        comparison, new, entries = self._compare(program)
         if not self.first:
             self.counts.add(program, comparison)
             self.counts.known.update({i for indices in entries.values() for i in indices})
-        new = [f for f in new if not entries.get(f)]  # (a baseline's are known: go on)
         if new:
             self.first = self.first or tuple(new)
             raise _NewFinding(new)
 
+    def _compare(self, program: Program
+                 ) -> tuple[Comparison, list[Finding], dict[Finding, list[int]]]:
+        """The comparison, its new findings, and the baseline entries listing the others."""
+        comparison = check_program(program, self.engine, self.oracle, self.behaviour)
+        new = [f for f in comparison.findings
+               if not any(f.explained_by(k) for k in self.known)]
+        entries = {f: listed(self.baseline, f) for f in new} if self.baseline else {}
+        new = [f for f in new if not entries.get(f)]  # (a baseline's are known: go on)
+        return comparison, new, entries
+
+    def reduced(self, findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
+        """`findings` (of one program) from the smallest program reduce.py derives from
+        theirs that still shows the first one's bug (same signature, still new)."""
+        target = findings[0].signature
+        best = findings
+
+        def shows(program: Program) -> bool:
+            nonlocal best
+            new = self._compare(program)[1]
+            same = [f for f in new if f.signature == target]
+            if not same:
+                return False
+            best = (same[0], *(f for f in new if f is not same[0]))
+            return True
+
+        reduce_program(findings[0].program, shows)
+        return best
+
     def run(self, strategy: SearchStrategy[Program], seed_value: int,
             max_examples: int) -> tuple[Finding, ...]:
         """The minimal new findings, or () if none turned up."""
-        search = settings(
-            max_examples=max_examples, deadline=None, database=None,
-            report_multiple_bugs=False, verbosity=Verbosity.quiet, print_blob=False,
-            phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
-        )(seed(seed_value)(given(strategy)(self.probe)))
+        search = _search(strategy, seed_value, max_examples, self.probe)
         try:
             search()
         except _NewFinding as minimal:
-            return minimal.findings
+            return self.reduced(minimal.findings)
         except Flaky:  # the engine did not reproduce its own discrepancy: report the first
             return self.first
         return ()
+
+
+def _search(strategy: SearchStrategy[Program], seed_value: int, max_examples: int,
+            probe: Callable[[Program], None]) -> Callable[[], None]:
+    """A hypothesis search calling `probe` with each program (shrinking what it raises),
+    drawing the same programs for the same seed in any process (`seed_only`)."""
+    test: Callable[[], None] = settings(
+        max_examples=max_examples, deadline=None, database=None,
+        report_multiple_bugs=False, verbosity=Verbosity.quiet, print_blob=False,
+        phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
+    )(seed(seed_value)(given(strategy)(probe)))
+
+    def search() -> None:
+        with seed_only():
+            test()
+
+    return search
+
+
+def searched_programs(behaviour: str, *, seed_value: int = 0,
+                      max_examples: int = 100) -> list[Program]:
+    """The programs `check_behaviour` checks, in order, when it finds nothing: its first
+    round's search, which draws the same programs whatever the engines as long as none
+    shows a finding. Checking several engines on them with `check_programs` (and one
+    oracle run) is checking each with `check_behaviour` for such a behaviour, without
+    drawing the programs again."""
+    drawn: list[Program] = []
+
+    def probe(program: Program) -> None:  # (hypothesis wants a function, not a method)
+        drawn.append(program)
+
+    _search(programs(behaviour), _stable_seed(seed_value, behaviour, 0), max_examples,
+            probe)()
+    return drawn
 
 
 def check_behaviour(behaviour: str, engine: AnyEngine, oracle: AnyEngine, *,

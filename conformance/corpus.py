@@ -161,7 +161,7 @@ def sample_programs(behaviour: str, seed_value: int, count: int) -> list[Program
     smallest first."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 
-    from conformance.strategies import programs
+    from conformance.strategies import programs, seed_only
 
     drawn: dict[Program, None] = {}  # a dict keeps the first-drawn order of equal sizes
 
@@ -172,7 +172,8 @@ def sample_programs(behaviour: str, seed_value: int, count: int) -> list[Program
     def draw(program: Program) -> None:
         drawn[program] = None
 
-    draw()
+    with seed_only():
+        draw()
     return sorted(drawn, key=lambda program: len(program.steps))
 
 

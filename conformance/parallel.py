@@ -3,7 +3,9 @@
 Each worker loads the engines from their specs (engines are not picklable, and a fresh
 interpreter keeps them apart) and checks whole behaviours; the parent assembles the
 same `CheckResult` the sequential driver would, since behaviours are independent. For a
-progress display that takes program counts, workers send them over a queue.
+progress display that takes program counts, workers send their messages over a queue:
+a behaviour's start, its program counts, and its end, in that order (one queue per run,
+read by one thread, so the display never hears of a behaviour's end before its counts).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class _CountSender:
     def __call__(self, count: int) -> None:
         now = time.monotonic()
         if now - self.sent >= 0.2:
-            self.queue.put((self.behaviour, count))
+            self.queue.put(("programs", self.behaviour, count))
             self.sent = now
 
 
@@ -60,8 +62,14 @@ def _check_in_worker(plan: CheckPlan, behaviour: str, engine_spec: str, oracle_s
                                                                    isolation)
         gc.collect()
         gc.freeze()  # as in the CLI: the engines' heap is permanent
-    counts = None if _COUNTS is None else _CountSender(_COUNTS, behaviour)
-    return plan.check(behaviour, *engines, on_program=counts)
+    if _COUNTS is None:
+        return plan.check(behaviour, *engines)
+    # Start and end go through the queue too (not the end through the pool's result):
+    # a count sent just before the end may otherwise reach the display after it.
+    _COUNTS.put(("message", f"{behaviour}: checking up to {plan.max_examples} programs"))
+    result = plan.check(behaviour, *engines, on_program=_CountSender(_COUNTS, behaviour))
+    _COUNTS.put(("message", describe_done(result)))
+    return result
 
 
 def run_check_in_workers(engine_spec: str, oracle_spec: str, workers: int, plan: CheckPlan,
@@ -85,9 +93,10 @@ def run_check_in_workers(engine_spec: str, oracle_spec: str, workers: int, plan:
         done: dict[str, BehaviourResult] = {}
         for future in as_completed(futures):
             result = done[futures[future]] = future.result()
-            if progress:
+            if progress and counts is None:  # (else the worker said so through `counts`)
                 progress(describe_done(result))
     if counts is not None:
+        # The workers have exited, so what they put is in the queue, ahead of this None.
         counts.put(None)
         relay.join()
     return plan.result(EngineInfo.of(engine_spec, engine), EngineInfo.of(oracle_spec, oracle),
@@ -95,6 +104,9 @@ def run_check_in_workers(engine_spec: str, oracle_spec: str, workers: int, plan:
 
 
 def _relay_counts(counts: Queue[Any], progress: ProgramCounts) -> None:
-    """Hand the workers' program counts to the display, until a None arrives."""
+    """Hand the workers' messages and program counts to the display, until a None."""
     while (item := counts.get()) is not None:
-        progress.programs(*item)
+        if item[0] == "message":
+            progress(item[1])
+        else:
+            progress.programs(item[1], item[2])

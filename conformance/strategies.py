@@ -13,9 +13,10 @@ operands prefer the earliest tensor, shapes shrink to scalars, values to 1.0.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -101,6 +102,31 @@ def reached_torch_ops() -> frozenset[str]:
 SHAPES = st.lists(st.integers(1, 3), max_size=3).map(tuple)
 _BOOLEANS = st.booleans()
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def seed_only() -> Iterator[None]:
+    """Draw programs that depend on hypothesis's seed only. Hypothesis (6.131 on) now and
+    then draws an integer among the constants of the "local" modules imported so far
+    (the kit's, refgrad's, an engine's): the same seed then gives other programs in a
+    process that imported other modules (a `-n` worker, a test session) or after an edit
+    of refgrad, and so other findings, shrunk programs and corpora. This turns that off
+    for the block (through hypothesis's internals: without them, nothing to turn off)."""
+    try:
+        from hypothesis.internal.conjecture import providers
+
+        constants, cache = providers._get_local_constants, providers.CONSTANTS_CACHE.cache
+        none = providers.Constants()
+    except (ImportError, AttributeError):
+        yield
+        return
+    providers._get_local_constants = lambda *args, **kwargs: none
+    cache.clear()  # (allowed constants per draw, computed with the local ones)
+    try:
+        yield
+    finally:
+        providers._get_local_constants = constants
+        cache.clear()
 
 
 @functools.cache
@@ -253,7 +279,9 @@ class ProgramBuilder:
         name = self.new_name()
         self.steps.append(MakeLeaf(name, Values(shape, values, _as_dtype(dtype)), requires_grad))
         self.leaves.add(name)
-        interval = Interval.of(*values) if values else Interval(0.0, 0.0)
+        # An empty tensor (a leaf fitting an empty view) has no values, so any range holds:
+        # one inside the domain, as images assume ([0, 0] made div's image divide by 0).
+        interval = Interval.of(*values) if values else Interval(options[0], options[0])
         return self.bind(Operand(name, shape, dtype, interval, requires_grad,
                                  grid_values=True))
 
@@ -330,8 +358,12 @@ class ProgramBuilder:
         candidates = [o for o in self.floats()
                       if domain.admits(o.interval) and _broadcasts(o.shape, shape)
                       and (o.grid_values or not domain.grid_values)]
-        return self._reuse_or_new(candidates, lambda: self.leaf(
-            domain, self._broadcastable_shape(shape)))
+        # A new leaf half the time, not only when the draw passes over every tensor:
+        # broadcasting (and the reduction of gradients it implies) needs operands of
+        # different shapes, which reused tensors seldom have (5 leaves per 400 programs).
+        if not candidates or self.boolean():
+            return self.leaf(domain, self._broadcasting_shape(shape))
+        return candidates[self.integer(0, len(candidates) - 1)]
 
     def fitting(self, shape: tuple[int, ...], dtype: str | None = None,
                 domain: Domain = ANYWHERE) -> Operand:
@@ -357,6 +389,13 @@ class ProgramBuilder:
         # Index 0 (the earliest tensor) is what shrinking goes to; len() means "a new leaf".
         choice = self.integer(0, len(candidates)) if candidates else 0
         return candidates[choice] if choice < len(candidates) else new()
+
+    def _broadcasting_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """A shape broadcasting with `shape`, smaller or larger: a suffix of it with some
+        dims set to 1, or all of it (some dims 1) behind new leading dims."""
+        suffix = self._broadcastable_shape(shape)
+        leading = self.draw(SHAPES)  # (drawn either way: the choices keep their shape)
+        return (leading[: 3 - len(shape)] if len(suffix) == len(shape) else ()) + suffix
 
     def _broadcastable_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """A shape broadcasting with `shape`: a suffix of it with some dims set to 1."""
@@ -396,7 +435,9 @@ class ProgramBuilder:
         checks the derivative of every op on the way."""
         sinks = [o for o in self.tracked()
                  if o.name not in self.leaves and o.name not in self.consumed]
-        if len(sinks) < 2:
+        # One sink is handled as several (its mean, no draw): deleting a body step then
+        # leaves the finale's choices as they were, so shrinking can delete it.
+        if not sinks:
             return self.scalar_root()
         total = self._mean(sinks[0])
         for sink in sinks[1:]:

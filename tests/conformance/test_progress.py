@@ -6,6 +6,7 @@ import pty
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -39,26 +40,40 @@ def test_the_display_keeps_finished_behaviours_and_redraws_the_rest() -> None:
     assert text.endswith("\r\x1b[K")  # cleared at the end
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_the_cli_shows_progress_on_a_terminal(tmp_path: Path, workers: str) -> None:
-    leader, follower = pty.openpty()
-    done = subprocess.run([*COMMAND, "-n", workers, "--report", str(tmp_path)], cwd=REPO,
-                          stdin=follower,
-                          stdout=subprocess.PIPE, stderr=follower, check=False, timeout=300)
-    os.close(follower)
-    shown = b""
+def _read_all(leader: int, into: list[bytes]) -> None:
     while True:
         try:
             chunk = os.read(leader, 65536)
         except OSError:  # the terminal is closed and drained
-            break
+            return
         if not chunk:
-            break
-        shown += chunk
+            return
+        into.append(chunk)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_cli_shows_progress_on_a_terminal(tmp_path: Path, workers: str) -> None:
+    leader, follower = pty.openpty()
+    # Read while it runs: a terminal buffers ~20 kB, and a slow run's status line (five
+    # redraws a second) would fill it and block the program.
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=_read_all, args=(leader, chunks), daemon=True)
+    reader.start()
+    done = subprocess.run([*COMMAND, "-n", workers, "--report", str(tmp_path)], cwd=REPO,
+                          stdin=follower,
+                          stdout=subprocess.PIPE, stderr=follower, check=False, timeout=300)
+    os.close(follower)
+    reader.join(timeout=30)
     os.close(leader)
-    text = shown.decode()
+    text = b"".join(chunks).decode()
     assert done.returncode == 0
     assert "✓ values" in text and "✓ gradients" in text
+    # Each behaviour is on the status line before its line says it is done (with -n 2
+    # too: the workers' counts and ends reach the display in order, parallel.py).
+    for behaviour in ("values", "gradients"):
+        shown = re.search(rf"done · checking [^·]*\b{behaviour} \d+", text)
+        assert shown, f"{behaviour} never shown on the status line"
+        assert shown.start() < text.index(f"✓ {behaviour}")
     assert re.search(r"0/2 done · checking (values|gradients) \d+", text)
     assert "\x1b[K" in text
     assert b"conformant" in done.stdout  # the summary line stays on stdout
