@@ -1510,8 +1510,11 @@ def _entries() -> tuple[OpSpec, ...]:
         OpSpec("bmm", method("bmm"), matrix_product, _identity),
         # -- shapes and views
         shaped("view", method("view"), reshape),
-        shaped("reshape", method("reshape"), reshape, covers=("view", "_unsafe_view")),
-        shaped("flatten", method("flatten"), flatten, covers=("view", "_unsafe_view")),
+        # (a non-contiguous input that can be viewed: _reshape_alias, ReshapeAliasBackward0)
+        shaped("reshape", method("reshape"), reshape,
+               covers=("view", "_unsafe_view", "_reshape_alias")),
+        shaped("flatten", method("flatten"), flatten,
+               covers=("view", "_unsafe_view", "_reshape_alias")),
         shaped("transpose", method("transpose"), transpose),
         shaped("t", method("t"), matrix_transpose),
         shaped("T", attribute("T"), reverse_dims, covers=("permute",)),
