@@ -1083,7 +1083,9 @@ class Tensor:
     def copy_(self, src: Tensor) -> Tensor:
         return self._inplace(D.copy, src)
 
-    def masked_fill_(self, mask: Tensor, value: Number) -> Tensor:
+    def masked_fill_(self, mask: Tensor, value: Operand) -> Tensor:
+        if isinstance(value, Tensor):  # a 0-dim tensor value has an edge of its own
+            return self._inplace(D.masked_fill_tensor, mask, value)
         return self._inplace(D.masked_fill, mask, value=value)
 
     # mypy objects that in-place operators differ from the binary ones; torch's do too.

@@ -1660,6 +1660,12 @@ def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
         "d = x.sum() * 1; a = d.expand((2,)); a.copy_(d)",
         "d = x * 1; a = d.expand(3, 2); a.copy_(d)",
         "d = x * 1; a = d.expand(3, 2); a.copy_(a); b = d.expand(3, 2); b.copy_(a)",
+        "d = x.sum() * 1; a = d.expand((2,)); a.masked_fill_(t.tensor(False), 2.0); b = d",
+        "d = x * 1; a = d.expand(3, 2); a.masked_fill_(t.tensor([True, False]), c); b = d",
+        "a = t.ones(2).expand(3, 2); a.masked_fill_(t.tensor([False, True]), 5.0)",
+        "d = x * 1; d.masked_fill_(t.tensor([True, False]), d[1]); a = d",
+        "d = x * 1; d.masked_fill_(t.tensor([True, False]), c); d.sum().backward(); a = c.grad",
+        "d = t.ones(2); d.masked_fill_(t.tensor([True, False]), c * x[0]); a = d",
     ],
 )
 def test_views_and_overlap_rules(program: str) -> None:
@@ -1669,8 +1675,9 @@ def test_views_and_overlap_rules(program: str) -> None:
     The output an in-place op on a view saves names the view's AsStridedBackward0 in the
     version error while that node lives, else the op's node (CopySlices drops its op on
     release, so a second backward through it fails). index_put_ into an expanded tensor
-    only warns, and writes the selected elements in order; filling one with a number
-    (fill_, zero_) is allowed, but backward through it then fails in CopySlices."""
+    only warns, and writes the selected elements in order; so does masked_fill_ (which reads
+    a tensor value as a number: it may overlap); filling one with a number (fill_, zero_)
+    is allowed, but backward through it then fails in CopySlices."""
 
     def run_program(t: ModuleType) -> Any:
         names = {"x": leaf(t, (1.0, 2.0)), "c": t.tensor(1.5), "t": t}

@@ -969,6 +969,12 @@ ERRORS: dict[str, Callable[[ModuleType], Any]] = {
     "clamp/tensor-and-number": lambda t: mat(t, 3).clamp(t.zeros(3), 1.0),
     "neg/bool": lambda t: -t.tensor([True]),
     "outer/not-vector": lambda t: t.outer(mat(t, 2), mat(t, 2, 1)),
+    # masked_fill broadcasts (mask first) before its checks; masked_fill_ checks first.
+    "masked_fill_/mask-shape": lambda t: t.ones(3).masked_fill_(t.tensor([True, True]), 1.0),
+    "masked_fill/float-mask-shape": lambda t: t.ones(3).masked_fill(t.ones(2), 1.0),
+    "masked_fill_/float-mask-shape": lambda t: t.ones(3).masked_fill_(t.ones(2), 1.0),
+    "masked_fill/value-and-mask": lambda t: t.ones(3).masked_fill(t.ones(3), t.ones(2)),
+    "masked_fill_/value-and-mask": lambda t: t.ones(3).masked_fill_(t.ones(3), t.ones(2)),
 }
 # fmt: on
 

@@ -389,16 +389,27 @@ def _where_forward(condition: np.ndarray, a: Any, b: Any) -> np.ndarray:
     return _broadcasting(np.where)(condition, a, b)
 
 
-def _masked_fill_forward(a: np.ndarray, mask: np.ndarray, value: Any) -> np.ndarray:
-    if mask.dtype != np.bool_:
-        c_type = _dtypes.from_numpy_dtype(mask.dtype).c_name.lower()
-        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {c_type}")
-    if isinstance(value, np.ndarray) and value.ndim != 0:
+def check_masked_fill_value(value: Any) -> None:
+    if getattr(value, "ndim", 0) != 0:
         raise RuntimeError(
             "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
             f"{value.ndim} dimension(s)."
         )
-    return _broadcasting(np.where)(mask, np.asarray(value, a.dtype), a)
+
+
+def check_mask(mask: np.ndarray) -> None:
+    if mask.dtype != np.bool_:
+        c_type = _dtypes.from_numpy_dtype(mask.dtype).c_name.lower()
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {c_type}")
+
+
+def _masked_fill_forward(a: np.ndarray, mask: np.ndarray, value: Any) -> np.ndarray:
+    # torch's masked_fill broadcasts the mask with self (mask first), then runs masked_fill_.
+    # (masked_fill_ itself checks in another order: see ops/inplace.py.)
+    broadcast_shape(mask.shape, a.shape)
+    check_masked_fill_value(value)
+    check_mask(mask)
+    return np.where(mask, np.asarray(value, a.dtype), a)
 
 
 where: Op = Op("where", _where_forward, "WhereBackward0", ("condition", "self", "other"), {

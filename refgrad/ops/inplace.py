@@ -33,7 +33,9 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
         )
     # index_put_ refuses even a full overlap.
     forbidden = {"partial", "full"} if op is D.index_put else {"partial"}
-    for other in () if as_masked_fill or op is D.fill_tensor else others:
+    # fill_ and masked_fill_ read a tensor value as a number first: it may overlap.
+    checked = () if as_masked_fill or op is D.fill_tensor else others
+    for other in checked[:1] if op is D.masked_fill_tensor else checked:
         if _overlap(target._array, other._array) in forbidden:
             raise RuntimeError(
                 "unsupported operation: some elements of the input tensor and the written-to "
@@ -49,13 +51,21 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
         node = op.record(inputs, attrs, saved_inputs)
     into_expanded = (op is D.index_put or as_masked_fill) and _internal_overlap(target._array)
     if into_expanded:
-        _warn_expanded(as_masked_fill)  # before any check of the indices or value
+        _warn_expanded(index_put=True, masked_fill=as_masked_fill)  # before any other check
+    masked_fill = op is D.masked_fill or op is D.masked_fill_tensor
+    if masked_fill:
+        _check_masked_fill_(target, inputs[1], inputs[2] if len(inputs) > 2 else None)
     raw_outputs, result_dtype = op.compute(inputs, attrs)
     if into_expanded:
         # Only the selected elements, in order: the last write to a shared location wins.
         values = inputs[1]
         assert isinstance(values, Tensor)
         target._array[attrs["indices"]] = values._array.astype(target._dtype.numpy, copy=False)
+    elif masked_fill and _internal_overlap(target._array):
+        # torch fills the elements the mask selects (one value: the order is moot).
+        mask = inputs[1]
+        assert isinstance(mask, Tensor)
+        np.copyto(target._array, raw_outputs[0], where=np.broadcast_to(mask._array, target.shape))
     else:
         # Filling with a number is idempotent: torch lets it write an expanded tensor. copy_
         # from the very same data (x.copy_(x), even expanded) does nothing; from data that
@@ -77,21 +87,33 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
     return target
 
 
+def _check_masked_fill_(target: Tensor, mask: Any, value: Any) -> None:
+    """torch's masked_fill_ checks, in its order: a 0-dim value, a bool mask; it warns if
+    the tensor is expanded; then the mask must broadcast to it (the tensor named first)."""
+    D.check_masked_fill_value(value)
+    D.check_mask(mask._array)
+    if _internal_overlap(target._array):
+        _warn_expanded(index_put=False, masked_fill=True)
+    D.broadcast_shape(target.shape, mask.shape)
+
+
 def _internal_overlap(a: np.ndarray) -> bool:
     """Several elements at one memory location (an expanded tensor)."""
     return a.size > 0 and any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape, strict=True))
 
 
-def _warn_expanded(as_masked_fill: bool) -> None:
-    """torch only warns for index_put_ (and masked_fill_) on an expanded tensor."""
-    warnings.warn(
-        "Use of index_put_ on expanded tensors is deprecated. Please clone() the tensor before "
-        "performing this operation. This also applies to advanced indexing e.g. "
-        "tensor[indices] = tensor",
-        UserWarning,
-        stacklevel=5,
-    )
-    if as_masked_fill:
+def _warn_expanded(index_put: bool, masked_fill: bool) -> None:
+    """torch only warns for index_put_ and masked_fill_ on an expanded tensor (both, for
+    index_put_ with one mask and one value, which runs masked_fill_)."""
+    if index_put:
+        warnings.warn(
+            "Use of index_put_ on expanded tensors is deprecated. Please clone() the tensor "
+            "before performing this operation. This also applies to advanced indexing e.g. "
+            "tensor[indices] = tensor",
+            UserWarning,
+            stacklevel=5,
+        )
+    if masked_fill:
         warnings.warn(
             "Use of masked_fill_ on expanded tensors is deprecated. Please clone() the tensor "
             "before performing this operation. This also applies to advanced indexing e.g. "
