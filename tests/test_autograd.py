@@ -1504,6 +1504,38 @@ def test_grad_fn_of_a_differentiable_gradient(expression: str) -> None:
     check(first_derivative)
 
 
+def _graph_names(node: Any) -> list[Any]:
+    """A node's name and, nested, those of its next functions (the graph below it)."""
+    if node is None:
+        return []
+    return [type(node).__name__, [_graph_names(n) for n, _ in node.next_functions]]
+
+
+@pytest.mark.parametrize("requires_grad", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        ((2, 1, 1), (1, 1, 1)),
+        ((1, 2, 3), (2, 3, 2)),
+        ((3, 2, 3), (1, 3, 2)),
+        ((1, 2, 3), (1, 3, 2)),
+    ],
+)
+def test_matmul_squeezes_a_batch_of_one_that_requires_grad(
+    shapes: Any, requires_grad: tuple[bool, bool]
+) -> None:
+    """Found by the kit: two 3-D operands, one with a batch of one that requires grad:
+    torch squeezes that batch away and folds (mm), else it runs bmm on expanded batches."""
+
+    def graph(t: ModuleType) -> Any:
+        a, b = (t.ones(s, requires_grad=r) for s, r in zip(shapes, requires_grad, strict=True))
+        y = a @ b
+        grads = t.autograd.grad(y.sum(), [v for v in (a, b) if v.requires_grad], create_graph=True)
+        return y, _graph_names(y.grad_fn), [_graph_names(g.grad_fn) for g in grads]
+
+    check(graph)
+
+
 @pytest.mark.parametrize(
     "shapes",
     [

@@ -152,6 +152,13 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if rank_a == 2 and rank_b == 2:
         _check_mm(a.shape, b.shape, a, b)
         return D.mm(a, b)
+    if rank_a == 3 and rank_b == 3 and a.shape[0] != b.shape[0]:
+        # A batch of one that requires grad, against another batch: torch squeezes it away
+        # (its gradient then needs no sum over an expanded batch).
+        if a.shape[0] == 1 and a.requires_grad:
+            return matmul(a.squeeze(0), b)
+        if b.shape[0] == 1 and b.requires_grad:
+            return matmul(a, b.squeeze(0))
     if _should_fold(a, b):
         return _folded_matmul(a, b)
     return _batched_matmul(a, b)
