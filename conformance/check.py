@@ -84,6 +84,9 @@ class CheckResult:
     max_examples: int
     behaviours: tuple[BehaviourResult, ...]
     seconds: float = 0.0
+    # Stopped (Ctrl-C) before every planned behaviour was checked: `behaviours` holds the
+    # finished ones, so a long run interrupted half-way still reports what it found.
+    interrupted: bool = False
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -306,17 +309,22 @@ def run_check(engine: AnyEngine, oracle: AnyEngine, plan: CheckPlan, *,
     """Check an engine against the oracle over the plan's behaviours, in this process."""
     started = time.perf_counter()
     results = []
-    for behaviour in plan.behaviours:
-        if progress:
-            progress(f"{behaviour}: checking up to {plan.max_examples} programs")
-        on_program = functools.partial(progress.programs, behaviour) \
-            if isinstance(progress, ProgramCounts) else None
-        results.append(plan.check(behaviour, engine, oracle, on_program))
-        if progress:
-            progress(describe_done(results[-1]))
+    try:
+        for behaviour in plan.behaviours:
+            if progress:
+                progress(f"{behaviour}: checking up to {plan.max_examples} programs")
+            on_program = functools.partial(progress.programs, behaviour) \
+                if isinstance(progress, ProgramCounts) else None
+            results.append(plan.check(behaviour, engine, oracle, on_program))
+            if progress:
+                progress(describe_done(results[-1]))
+    except KeyboardInterrupt:
+        interrupted = True  # report the finished behaviours (the current one is lost)
+    else:
+        interrupted = False
     return plan.result(EngineInfo.of(engine_spec or engine.name, engine),
                        EngineInfo.of(oracle_spec or oracle.name, oracle), results,
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, interrupted=interrupted)
 
 
 def describe_done(result: BehaviourResult) -> str:
@@ -356,7 +364,8 @@ class CheckPlan:
                                baseline=self.baseline, on_program=on_program)
 
     def result(self, engine: EngineInfo, oracle: EngineInfo,
-               results: Sequence[BehaviourResult], seconds: float) -> CheckResult:
+               results: Sequence[BehaviourResult], seconds: float, *,
+               interrupted: bool = False) -> CheckResult:
         kept: list[Finding] = []
         deduplicated = []
         for result in results:
@@ -364,7 +373,7 @@ class CheckPlan:
             kept.extend(new)
             deduplicated.append(_with_findings(result, new))
         return CheckResult(engine, oracle, self.profile, self.seed_value, self.max_examples,
-                           tuple(deduplicated), seconds)
+                           tuple(deduplicated), seconds, interrupted)
 
 
 def _with_findings(result: BehaviourResult, findings: tuple[Finding, ...]) -> BehaviourResult:

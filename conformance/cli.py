@@ -1,8 +1,9 @@
 """`refgrad-conformance`: check an engine against PyTorch and write a report.
 
 Exit status: 0 conformant (with --baseline: no finding the baseline does not list), 1
-findings (new ones), 2 usage or configuration error (one line on stderr, no traceback).
-On a terminal, progress per behaviour goes to stderr (progress.py); otherwise it is quiet.
+findings (new ones), 2 usage or configuration error (one line on stderr, no traceback),
+130 interrupted (Ctrl-C): the reports cover the behaviours finished by then. On a
+terminal, progress per behaviour goes to stderr (progress.py); otherwise it is quiet.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from conformance.isolation import Isolation
 
 PROFILE_NAMES = ("quick", "ci", "thorough")
+EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
 
 
 class UsageError(Exception):
@@ -117,6 +119,8 @@ def _main(argv: Sequence[str] | None) -> int:
     print(f"{result.engine.name} against {result.oracle.name}: "
           f"{verdict_line(result, verdict)} ({result.programs} programs, "
           f"{result.seconds:.1f}s); report: {files.markdown}")
+    if result.interrupted:
+        return EXIT_INTERRUPTED
     return 0 if passed(result, verdict) else 1
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -39,6 +40,8 @@ _COUNTS: Queue[Any] | None = None  # per worker: where program counts go, if any
 def _start_worker(counts: Queue[Any] | None) -> None:
     global _COUNTS
     _COUNTS = counts
+    # Ctrl-C is the parent's to handle: it reports the finished behaviours and stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _CountSender:
@@ -86,21 +89,34 @@ def run_check_in_workers(engine_spec: str, oracle_spec: str, workers: int, plan:
     relay = threading.Thread(target=_relay_counts, args=(counts, progress), daemon=True)
     if counts is not None:
         relay.start()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_start_worker, initargs=(counts,)) as pool:
-        futures = {pool.submit(_check_in_worker, plan, behaviour, engine_spec, oracle_spec,
-                               isolation): behaviour for behaviour in plan.behaviours}
-        done: dict[str, BehaviourResult] = {}
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_start_worker, initargs=(counts,))
+    futures = {pool.submit(_check_in_worker, plan, behaviour, engine_spec, oracle_spec,
+                           isolation): behaviour for behaviour in plan.behaviours}
+    done: dict[str, BehaviourResult] = {}
+    interrupted = False
+    try:
         for future in as_completed(futures):
             result = done[futures[future]] = future.result()
             if progress and counts is None:  # (else the worker said so through `counts`)
                 progress(describe_done(result))
+    except KeyboardInterrupt:
+        interrupted = True
+        _stop_workers(pool)
+    pool.shutdown(wait=True, cancel_futures=True)
     if counts is not None:
         # The workers have exited, so what they put is in the queue, ahead of this None.
         counts.put(None)
-        relay.join()
+        relay.join(timeout=5)
     return plan.result(EngineInfo.of(engine_spec, engine), EngineInfo.of(oracle_spec, oracle),
-                       [done[b] for b in plan.behaviours], time.perf_counter() - started)
+                       [done[b] for b in plan.behaviours if b in done],
+                       time.perf_counter() - started, interrupted=interrupted)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's processes mid-task (the executor has no public way to)."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
 
 
 def _relay_counts(counts: Queue[Any], progress: ProgramCounts) -> None:

@@ -7,13 +7,15 @@ section, junit's `time` attributes) depends only on the engine, oracle, profile,
 example count and baseline, so two runs with the same seed give the same reports apart
 from timing.
 
-report.json, schema version 2 (1 had no "rounding" counts, "passed" or "baseline"):
+report.json, schema version 3 (2 had no "interrupted"; 1 no "rounding" counts, "passed"
+or "baseline"):
 `summary` and each of `behaviours` count programs by outcome (programs, not_applicable,
 ambiguous, findings, rounding); `findings` lists each finding with its id (F1, F2, ...),
 minimal program, reproducer path and, when a baseline was given, "known" or "new";
 `baseline` is null or lists the file, the known and new finding ids, the entries the
 search passed over ("seen", each with its count of programs) and the stale entries;
-`passed` is what the exit status says (no findings, or none new).
+`passed` is what the exit status says (no findings, or none new); `interrupted` is true
+when the run was stopped (Ctrl-C) and `behaviours` holds only the finished ones.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from conformance.engines.protocol import ALL_CAPABILITIES
 from conformance.program import SCHEMA_VERSION as PROGRAM_SCHEMA_VERSION
 from conformance.reproducer import reproducer_script
 
-REPORT_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ def reproducer_path(number: int) -> str:
 
 
 def passed(result: CheckResult, verdict: BaselineVerdict | None) -> bool:
-    """What the exit status says: no findings, or (with a baseline) none new."""
+    """What the exit status says: no findings, or (with a baseline) none new; and every
+    behaviour checked."""
+    if result.interrupted:
+        return False
     return verdict.passed if verdict is not None else not result.findings
 
 
@@ -67,20 +72,26 @@ def baseline_status(number: int, verdict: BaselineVerdict | None) -> str | None:
 
 
 def conformant(result: CheckResult, verdict: BaselineVerdict | None) -> bool:
-    """No findings, and no known ones seen either."""
-    return not result.findings and not (verdict is not None and verdict.seen)
+    """No findings, and no known ones seen either, over every behaviour planned."""
+    return (not result.interrupted and not result.findings
+            and not (verdict is not None and verdict.seen))
 
 
 def verdict_line(result: CheckResult, verdict: BaselineVerdict | None) -> str:
-    """"conformant", "3 findings" or, with a baseline, "1 new finding, 2 known"."""
+    """"conformant", "3 findings" or, with a baseline, "1 new finding, 2 known"; prefixed
+    "interrupted after 4 behaviours: " when the run was stopped."""
+    prefix = ""
+    if result.interrupted:
+        done = len(result.behaviours)
+        prefix = f"interrupted after {done} behaviour{'s' if done != 1 else ''}: "
     count = len(result.findings)
-    if conformant(result, verdict):
-        return "conformant"
+    if not result.findings and not (verdict is not None and verdict.seen):
+        return prefix + "conformant"
     if verdict is None:
-        return f"{count} finding{'s' if count != 1 else ''}"
+        return prefix + f"{count} finding{'s' if count != 1 else ''}"
     new = len(verdict.new)
-    return (f"{new} new finding{'s' if new != 1 else ''}, "
-            f"{len(verdict.known) + len(verdict.seen)} known")
+    return prefix + (f"{new} new finding{'s' if new != 1 else ''}, "
+                     f"{len(verdict.known) + len(verdict.seen)} known")
 
 
 # --------------------------------------------------------------------------- JSON
@@ -105,6 +116,7 @@ def report_data(result: CheckResult, verdict: BaselineVerdict | None = None) -> 
         "seed": result.seed,
         "max_examples": result.max_examples,
         "conformant": conformant(result, verdict),
+        "interrupted": result.interrupted,
         "passed": passed(result, verdict),
         "summary": asdict(total_tally(result)),
         "behaviours": {b.behaviour: _behaviour_data(b) for b in result.behaviours},

@@ -82,3 +82,26 @@ def test_workers_give_the_same_report_as_one_process(tmp_path: Path) -> None:
         del report["timing"]
         reports.append(report)
     assert reports[0] == reports[1]
+
+
+def test_an_interrupted_run_reports_the_behaviours_it_finished(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.check import CheckPlan
+
+    check = CheckPlan.check
+
+    def interrupted_at_metadata(plan: CheckPlan, behaviour: str, *args: object) -> object:
+        if behaviour == "metadata":
+            raise KeyboardInterrupt  # as Ctrl-C in the middle of its search
+        return check(plan, behaviour, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CheckPlan, "check", interrupted_at_metadata)
+    status = _run(tmp_path, "--engine", "torch", "--only", "values", "--only", "metadata",
+                  "--only", "gradients")
+    assert status == 130
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["interrupted"] is True
+    assert report["passed"] is False
+    assert list(report["behaviours"]) == ["values"]
+    assert report["behaviours"]["values"]["programs"] > 0
+    assert "interrupted after 1 behaviour: conformant" in (tmp_path / "report.md").read_text()

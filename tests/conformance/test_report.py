@@ -33,7 +33,7 @@ def test_report_files_describe_engines_counts_and_findings(tmp_path: Path,
                                                            faulty_result: CheckResult) -> None:
     files = write_report(faulty_result, tmp_path)
     report = json.loads(files.json.read_text())
-    assert report["schema_version"] == REPORT_SCHEMA_VERSION == 2
+    assert report["schema_version"] == REPORT_SCHEMA_VERSION == 3
     assert report["engine"]["spec"] == "faulty"
     assert report["oracle"]["name"] == "torch"
     assert report["behaviours"]["values"]["findings"] == 0
