@@ -849,7 +849,17 @@ t = Op("t", lambda a: a.T, "TBackward0", S, {"self": lambda grad: grad.t()}, is_
 permute = Op("permute", lambda a, dims: np.transpose(a, dims), "PermuteBackward0", S, {
     "self": lambda grad, dims: grad.permute(*np.argsort(dims).tolist()),
 }, is_view=True)
-unsqueeze = Op("unsqueeze", lambda a, dim: np.expand_dims(a, dim), "UnsqueezeBackward0", S, {
+def _unsqueeze_forward(a: np.ndarray, dim: int) -> np.ndarray:
+    """A view with torch's stride for the new dim: that of a dim spanning the one it goes
+    before (size * stride), or one element at the end. (NumPy's differ: they show in
+    stride() and in torch's overlap checks.)"""
+    dim = dim + a.ndim + 1 if dim < 0 else dim
+    stride = a.shape[dim] * a.strides[dim] if dim < a.ndim else a.itemsize
+    return np.lib.stride_tricks.as_strided(
+        a, shape=(*a.shape[:dim], 1, *a.shape[dim:]), strides=(*a.strides[:dim], stride, *a.strides[dim:]))
+
+
+unsqueeze = Op("unsqueeze", _unsqueeze_forward, "UnsqueezeBackward0", S, {
     "self": lambda grad, dim: grad.squeeze(dim),
 }, is_view=True)
 def _unsqueeze_to(grad: Tensor, self_shape: tuple[int, ...], dim: tuple[int, ...] | None = None) -> Tensor:
@@ -1106,7 +1116,14 @@ def _index_forward(a: np.ndarray, indices: tuple[Any, ...]) -> np.ndarray:
     if math.prod(result_shape) == 0:
         return np.empty(result_shape, dtype=a.dtype)  # no index is read, so none is checked
     _check_bounds(a.shape, indices)
-    return a[indices]
+    result = a[indices]
+    # torch's result is contiguous; NumPy's may not be (x[:, [0, 2]]), which would show in
+    # stride() and in what contiguous() does (itself or a clone).
+    contiguous = np.empty(result.shape, dtype=result.dtype)
+    if result.strides != contiguous.strides:
+        contiguous[...] = result
+        return contiguous
+    return result
 
 
 def _index_put_forward(a: np.ndarray, values: np.ndarray, indices: tuple[Any, ...], accumulate: bool) -> np.ndarray:
