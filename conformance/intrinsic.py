@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from hypothesis import reject
 from hypothesis import strategies as st
 
 from conformance.catalogue import CATALOGUE
@@ -76,6 +77,10 @@ def _final(trace: Trace) -> tuple[dict[str, TensorState | None], dict[str, Tenso
     """(tensors, grads) at the end of a run, by name."""
     if trace.not_applicable:
         raise NotApplicable(trace.not_applicable)
+    if any(outcome.status == "raised" for outcome in trace.outcomes):
+        # Not a function after all: generation does not track contiguity, and a view of
+        # a transposed tensor raises (as in torch). The program is no example either way.
+        reject()
     return dict(trace.final.tensors), dict(trace.final.grads)
 
 

@@ -23,7 +23,9 @@ TORCH = load_engine("torch")
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_torch_conforms_to_itself_on_the_ci_profile(seed: int) -> None:
-    result = run_check(TORCH, TORCH, CheckPlan.of("ci", seed_value=seed))
+    # Half the ci profile's programs per seed (5 x 5,200 programs) keeps the suite within
+    # CI's time; the whole profile: refgrad-conformance --engine torch --seed N.
+    result = run_check(TORCH, TORCH, CheckPlan.of("ci", seed_value=seed, max_examples=400))
     assert result.findings == ()
     for behaviour in result.behaviours:
         assert behaviour.total.programs >= 400
