@@ -1273,6 +1273,29 @@ def hook_on_an_output_without_gradient_sees_none(t: ModuleType) -> Any:
 
 
 @scenario
+def autograd_grad_visits_a_lone_root_it_does_not_need(t: ModuleType) -> Any:
+    """Found by the kit: one root is the graph's root in torch, so its hooks run even when
+    autograd.grad does not need it (with several roots, or below the root, they do not)."""
+    calls: list[Any] = []
+    x, w = leaf(t, (1.0,)), leaf(t, (2.0,))
+    x.register_hook(lambda g: calls.append(("x", g)))
+    y = x * 3
+    y.register_hook(lambda g: calls.append(("y", g)))
+    unused = t.autograd.grad([x], [w], allow_unused=True)
+    several = t.autograd.grad([x, w], [w])
+    below = t.autograd.grad(y * w, [w])
+    (y * w).sum().backward(inputs=[w])
+    return [calls, unused, several, below, x.grad, w.grad]
+
+
+@scenario
+def autograd_grad_hook_on_a_lone_unneeded_root_changing_its_size(t: ModuleType) -> Any:
+    x, w = t.tensor(1.0, requires_grad=True), t.tensor(2.0, requires_grad=True)
+    x.register_hook(lambda g: g.unsqueeze(0))
+    return t.autograd.grad([x], [w, w])
+
+
+@scenario
 def hook_may_not_replace_a_none_gradient(t: ModuleType) -> Any:
     x = leaf(t, (1.0, 2.0))
     a, b = x.unbind(0)

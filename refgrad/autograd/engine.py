@@ -131,6 +131,9 @@ def _execute(task: _GraphTask, graph_root: Node) -> None:
     ready: list[tuple[int, int, Node]] = [(0, 0, graph_root)]
     pushed = 0
     arrays = task.arrays
+    # torch runs one root's node as the graph's root (no dummy node above it): it is
+    # visited, so its tensor hooks run, even when autograd.grad does not need it.
+    single_root = len(graph_root.next_functions) == 1
     while ready:
         node = heapq.heappop(ready)[2]
         grads = buffers.pop(node)
@@ -150,7 +153,11 @@ def _execute(task: _GraphTask, graph_root: Node) -> None:
         if not task.keep_graph:
             node.release_saved()
         for index, (next_node, input_nr) in enumerate(node.next_functions):
-            if next_node is None or (task.needed is not None and next_node not in task.needed):
+            if next_node is None or (
+                task.needed is not None
+                and next_node not in task.needed
+                and not (single_root and node is graph_root)
+            ):
                 continue
             grad = outputs[index] if index < len(outputs) else None
             buffer = buffers.get(next_node)
@@ -187,7 +194,7 @@ def _as_array(grad: Any) -> GradArray:
 
 
 def _should_run(task: _GraphTask, node: Node) -> bool:
-    if task.needed is None:
+    if task.needed is None or isinstance(node, GraphRoot):
         return True
     if task.accumulate and node in task.targets_at:
         return True  # backward(inputs=...): a target's own node runs (torch marks it needed)
