@@ -5,7 +5,7 @@
   actual (engine):   ran without error
   program:
       0  t0 = torch.tensor(1.0, requires_grad=True)
-      1  t1 = t0 * 2.0
+      1  t1 = t0 + t0
       2  t1.backward(torch.tensor([1.0]))
 
 Usage: python this_file.py [ENGINE]   (default: autograd)
@@ -19,7 +19,7 @@ from conformance.program import Program
 from conformance.run import run_program
 
 ENGINE = sys.argv[1] if len(sys.argv) > 1 else 'autograd'
-PROGRAM = Program.from_json('{"schema_version": 1, "steps": [{"kind": "leaf", "name": "t0", "values": {"values": {"shape": [], "dtype": "float32", "data": [1.0]}}, "requires_grad": true}, {"kind": "op", "outs": ["t1"], "op": "mul", "args": [{"ref": "t0"}, 2.0], "kwargs": []}, {"kind": "backward", "root": "t1", "gradient": {"values": {"shape": [1], "dtype": "float32", "data": [1.0]}}, "retain_graph": null, "create_graph": false, "inputs": null}]}')
+PROGRAM = Program.from_json('{"schema_version": 1, "steps": [{"kind": "leaf", "name": "t0", "values": {"values": {"shape": [], "dtype": "float32", "data": [1.0]}}, "requires_grad": true}, {"kind": "op", "outs": ["t1"], "op": "add", "args": [{"ref": "t0"}, {"ref": "t0"}], "kwargs": []}, {"kind": "backward", "root": "t1", "gradient": {"values": {"shape": [1], "dtype": "float32", "data": [1.0]}}, "retain_graph": null, "create_graph": false, "inputs": null}]}')
 
 
 def main():

@@ -6,7 +6,6 @@
   program:
       0  t0 = torch.tensor(1.0, requires_grad=True)
       1  t1 = t0 * 2.0
-      2  t1.retain_grad()
 
 Usage: python this_file.py [ENGINE]   (default: mygrad)
 """
@@ -19,7 +18,7 @@ from conformance.program import Program
 from conformance.run import run_program
 
 ENGINE = sys.argv[1] if len(sys.argv) > 1 else 'mygrad'
-PROGRAM = Program.from_json('{"schema_version": 1, "steps": [{"kind": "leaf", "name": "t0", "values": {"values": {"shape": [], "dtype": "float32", "data": [1.0]}}, "requires_grad": true}, {"kind": "op", "outs": ["t1"], "op": "mul", "args": [{"ref": "t0"}, 2.0], "kwargs": []}, {"kind": "retain_grad", "name": "t1"}]}')
+PROGRAM = Program.from_json('{"schema_version": 1, "steps": [{"kind": "leaf", "name": "t0", "values": {"values": {"shape": [], "dtype": "float32", "data": [1.0]}}, "requires_grad": true}, {"kind": "op", "outs": ["t1"], "op": "mul", "args": [{"ref": "t0"}, 2.0], "kwargs": []}]}')
 
 
 def main():
