@@ -118,6 +118,6 @@ def bench(session: nox.Session) -> None:
     """refgrad and torch side by side (pytest-benchmark); prints the ratios."""
     session.install("-e", ".[test]")
     session.run(
-        "pytest", "benchmarks", "--benchmark-only", "--benchmark-group-by=param:case",
+        "pytest", "benchmarks", "--benchmark-only", "--benchmark-group-by=func",
         "-p", "no:xdist", *session.posargs,
     )
