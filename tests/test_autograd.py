@@ -1684,6 +1684,7 @@ def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
         "d = t.ones(2, 3).t(); a = (d[None].stride(), d[:, None].stride(), d[..., None].stride())",
         "d = t.ones(1, 2, 1)[0, :, [0, 0]]; a = (d.stride(), d.contiguous() is d)",
         "d = t.ones(3, 4, 5)[:, [0, 2], :]; a = d.stride()",
+        "d = 2.0 ** t.ones(2, 3).transpose(0, 1); a = (d.stride(), d.view(6).shape)",
         "d = x[0] * 2; e = d.view((1,)); e[t.tensor([False])] = d; a = e; b = d",
         "d = x[0] * 2; e = d.view((1,)); e[t.tensor([True])] = d; a = e; b = d",
         "d = x * 1; d[None, t.tensor([True, False])] = d[1:]; a = d",

@@ -221,8 +221,16 @@ pow_tensor = Op("pow", _broadcasting(np.power), "PowBackward1", ("self", "expone
     "self": _pow_base_grad,
     "exponent": _pow_exponent_grad,
 })
+def _pow_scalar_base_forward(base: float, exponent: np.ndarray) -> np.ndarray:
+    # torch's result is contiguous whatever the exponent's layout (NumPy's follows it).
+    result = np.power(base, exponent)
+    if isinstance(result, np.ndarray) and not result.flags.c_contiguous:
+        return result.copy(order="C")
+    return result
+
+
 # A Python number as the base: ``2 ** x``.
-pow_scalar_base = Op("pow", np.power, "PowBackward2", ("self", "exponent"), {
+pow_scalar_base = Op("pow", _pow_scalar_base_forward, "PowBackward2", ("self", "exponent"), {
     "exponent": _pow_scalar_base_grad,
 })
 
