@@ -166,16 +166,12 @@ def _execute(task: _GraphTask, graph_root: Node) -> None:
             if grad is not None:
                 grad = _validate(node, index, _as_array(grad) if arrays else grad)
                 previous = buffer[input_nr]
-                buffer[input_nr] = grad if previous is None else _add(previous, grad)
+                # (of two ZeroTensors, the sum is one: their types' `+` sees to it)
+                buffer[input_nr] = grad if previous is None else previous + grad
             task.dependencies[next_node] -= 1
             if task.dependencies[next_node] == 0:
                 pushed += 1
                 heapq.heappush(ready, (-next_node._sequence_nr, pushed, next_node))
-
-
-def _add(previous: Any, grad: Any) -> Any:
-    """Two gradients for one input: their sum (of two ZeroTensors, still a ZeroTensor)."""
-    return previous + grad
 
 
 def _unless_shared(grads: list[Any], buffers: dict[Node, list[Any]]) -> list[Any]:

@@ -256,8 +256,9 @@ def zero_tensor_rule(rule: str, zeros: Sequence[bool], result: np.ndarray) -> Gr
     return filled.view(ZeroGradArray if outcome == 0 else GradArray)
 
 
-_UFUNC_RULES = {np.multiply: "product", np.true_divide: "quotient", np.add: "sum"}
-_UFUNC_RULES[np.subtract] = "sum"
+_UFUNC_RULES = {
+    np.multiply: "product", np.true_divide: "quotient", np.add: "sum", np.subtract: "sum"
+}
 
 
 def zero_grad_like(like: Any) -> Any:

@@ -263,11 +263,8 @@ class SavedTensor:
     def _version_error(self, tensor: Tensor, current: int) -> str:
         dims = ", ".join(str(d) for d in tensor.shape)
         described = f"[torch.{tensor.dtype.legacy_type_name} [{dims}]]"
-        if self._view_grad_fn is not None:
-            node, output_nr = self._history()
-            described += f", which is output {output_nr} of {short_node_name(node)},"
-        elif self._output_of is not None:
-            node, output_nr = self._output_node()
+        if self._output_of is not None:
+            node, output_nr = self._output_node() if self._view_grad_fn is None else self._history()
             described += f", which is output {output_nr} of {short_node_name(node)},"
         elif tensor.grad_fn is not None:
             described += (

@@ -148,10 +148,6 @@ def _dense(a: np.ndarray) -> bool:
     return True
 
 
-def _strides(a: np.ndarray) -> tuple[int, ...]:
-    return tuple(s for s, n in zip(a.strides, a.shape, strict=True) if n > 1)
-
-
 def _address(a: np.ndarray) -> int:
     return int(a.__array_interface__["data"][0])
 
