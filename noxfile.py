@@ -21,11 +21,13 @@ PYTHON = "3.11"
 def tests(session: nox.Session) -> None:
     """The test suite: refgrad against torch, the kit against itself and its faulty engines.
 
-    The seed is fixed so that a red build reproduces exactly (`nox -s tests`); explore new
+    The seed is fixed and saved examples are not replayed (conftest.py), so that a red
+    build reproduces exactly (`nox -s tests`); explore new
     programs with another seed (`nox -s tests -- --hypothesis-seed 7`) or `nox -s conformance`.
     """
     session.install("-e", ".[test]")
-    session.run("pytest", "-n", "auto", "-q", "--hypothesis-seed=0", *session.posargs)
+    session.run("pytest", "-n", "auto", "-q", "--hypothesis-seed=0",
+                "--hypothesis-profile=repeatable", *session.posargs)
 
 
 @nox.session(python=PYTHON)

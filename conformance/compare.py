@@ -83,19 +83,22 @@ def tolerance(dtype: str, rounding_steps: int, magnitude: float) -> Tolerance:
 def program_tolerance(program: Program, oracle: Trace) -> Tolerance:
     """The tolerance for every value of a program (see `tolerance`).
 
-    dtype: the least precise float dtype among its leaves, since float32 rounding flows on
-    into float64 results. Rounding steps: ops (twice if a backward replays them), plus the
-    largest tensor size as a bound on any reduction's fan-in (sums, matmul, and the
-    sums backward does over broadcast dimensions).
+    dtype: the least precise float dtype among its leaves and every tensor the oracle
+    showed, since float32 rounding flows on into float64 results (a float64 leaf cast to
+    float32 and back gets a float64 gradient with float32's rounding in it). Rounding
+    steps: ops (twice if a backward replays them), plus the largest tensor size as a bound
+    on any reduction's fan-in (sums, matmul, and the sums backward does over broadcast
+    dimensions).
     """
-    dtypes = {step.values.dtype for step in program.steps if isinstance(step, MakeLeaf)}
-    dtype = "float32" if "float32" in dtypes or not dtypes else "float64"
+    dtypes: set[str] = {s.values.dtype for s in program.steps if isinstance(s, MakeLeaf)}
     ops = sum(isinstance(step, ApplyOp | InplaceOp) for step in program.steps)
     passes = 1 + sum(isinstance(step, Backward | AutogradGrad) for step in program.steps)
     largest, magnitude = 1, 0.0
     for state in _states(oracle):
+        dtypes.add(state.dtype)
         largest = max(largest, state.values.size)
         magnitude = max(magnitude, _finite_magnitude(state.values))
+    dtype = "float32" if "float32" in dtypes or not dtypes else "float64"
     return tolerance(dtype, ops * min(passes, 3) + largest, magnitude)
 
 
