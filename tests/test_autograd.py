@@ -1726,6 +1726,12 @@ def setitem_copies_or_fills_as_torch(t: ModuleType) -> Any:
         "d = x * 1; d.masked_fill_(t.tensor([True, False]), d[1]); a = d",
         "d = x * 1; d.masked_fill_(t.tensor([True, False]), c); d.sum().backward(); a = c.grad",
         "d = t.ones(2); d.masked_fill_(t.tensor([True, False]), c * x[0]); a = d",
+        # index_put_ with the very tensor written to: full overlap, even for a layout torch
+        # does not judge otherwise (a strided view) and for an empty tensor.
+        "a = t.ones(3, 2).select(1, 0); a[[0, 1, 2]] = a",
+        "a = t.ones(3, 2).select(1, 0); a[t.tensor([True, True, True])] = a",
+        "a = t.ones(0); a[t.tensor([], dtype=t.long)] = a",
+        "a = t.ones(3, 2).select(1, 0); a[[0, 1, 2]] = a.expand(3); a.add_(a)",
     ],
 )
 def test_views_and_overlap_rules(program: str) -> None:

@@ -36,7 +36,7 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
     # fill_ and masked_fill_ read a tensor value as a number first: it may overlap.
     checked = () if as_masked_fill or op is D.fill_tensor else others
     for other in checked[:1] if op is D.masked_fill_tensor else checked:
-        if _overlap(target._array, other._array) in forbidden:
+        if _overlap(target, other) in forbidden:
             raise RuntimeError(
                 "unsupported operation: some elements of the input tensor and the written-to "
                 "tensor refer to a single memory location. Please clone() the tensor before "
@@ -123,8 +123,11 @@ def _warn_expanded(index_put: bool, masked_fill: bool) -> None:
         )
 
 
-def _overlap(a: np.ndarray, b: np.ndarray) -> str:
+def _overlap(x: Tensor, y: Tensor) -> str:
     """torch's memory-overlap status of two tensors: none, full, partial or too hard."""
+    if x is y:
+        return "full"  # the very same tensor, whatever its size or layout (t[i] = t)
+    a, b = x._array, y._array
     if a.size == 0 or b.size == 0 or not np.may_share_memory(a, b):
         return "none"
     if not (_dense(a) and _dense(b)):
