@@ -1757,6 +1757,41 @@ def test_views_and_overlap_rules(program: str) -> None:
 @pytest.mark.parametrize(
     "program",
     [
+        "a = m.t() + t.ones(3, 2)",
+        "a = t.ones(3, 2) + m.t()",
+        "a = m.t() * t.ones(2)",
+        "a = t.ones(2) * m.t()",
+        "a = m.t()[:, None] - t.ones(3, 4, 2)",
+        "a = t.where(m.t() > 0, t.ones(3, 2), m.t())",
+        "a = t.where(t.ones(3, 2) > 0, m.t(), t.ones(3, 2))",
+        "a = m.t().clamp(min=t.zeros(3, 2), max=t.ones(3, 2))",
+        "a = t.maximum(t.ones(3, 1, 2).permute(2, 1, 0), t.ones(2, 4, 3))",
+        "a = m.t()[::2] + t.ones(2, 2)",
+        "a = (m.t() + t.ones(3, 2)) + t.ones(3, 2)",
+        "a = m.t() == t.ones(3, 2)",
+    ],
+)
+def test_elementwise_results_are_laid_out_as_torch_lays_them_out(program: str) -> None:
+    """Found by the kit: with inputs laid out differently, torch's result follows the first
+    input that can tell (TensorIterator), where NumPy's falls back to C order. The layout
+    shows in stride(), is_contiguous() and whether view() works."""
+
+    def run_program(t: ModuleType) -> Any:
+        names = {"m": t.arange(6.0).reshape(2, 3), "t": t}
+        exec(program, names)
+        a = names["a"]
+        try:
+            flat: Any = a.view(-1)
+        except RuntimeError as error:
+            flat = str(error)
+        return a, a.stride(), a.is_contiguous(), flat
+
+    check(run_program)
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
         "m[:, [1]]",
         "m[:, t.tensor([3])]",
         "m[None, 0, [5]]",

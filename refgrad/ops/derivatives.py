@@ -28,6 +28,7 @@ import numpy as np
 from refgrad import _dtypes
 from refgrad.autograd.grad_array import is_zero_tensor, zero_grad_like
 from refgrad.autograd.inplace import ZERO_TENSOR_INPLACE
+from refgrad.ops.layout import torch_layout
 from refgrad.ops.op import Op, bool_result, float_dtype, forward_dtype, long_result, sum_dtype
 
 if TYPE_CHECKING:
@@ -59,16 +60,19 @@ def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
 
 def _broadcasting(forward: Any) -> Any:
     """An elementwise forward: NumPy broadcasts as torch does, but words a clash differently,
-    and refuses a Python int outside the tensor's integer dtype, which torch wraps around."""
+    refuses a Python int outside the tensor's integer dtype, which torch wraps around, and
+    lays out the result otherwise when the inputs' layouts disagree (see layout.py)."""
 
     def checked(*operands: Any, **attrs: Any) -> Any:
         try:
-            return forward(*operands, **attrs)
+            result = forward(*operands, **attrs)
         except ValueError:
             broadcast_shape(*(np.shape(o) for o in operands))  # raises torch's error
             raise
         except OverflowError:
-            return forward(*_wrapped_ints(operands), **attrs)
+            result = forward(*_wrapped_ints(operands), **attrs)
+        # (Only forward results: gradients, GradArrays, keep NumPy's layout.)
+        return torch_layout(result, operands) if type(result) is np.ndarray else result
 
     return checked
 
