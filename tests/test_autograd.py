@@ -1593,11 +1593,17 @@ def test_mm_gradient_of_a_column_major_matrix_is_column_major(shapes: Any) -> No
         "m.squeeze(0).exp()",
         "(s * m).sum()",
         "v @ m.t()",
+        "s.repeat(()).exp()",
+        "m.repeat(1, 1).exp()",
+        "m.repeat(2, 1, 3).exp()",
+        "v.repeat(0, 2).exp()",
     ],
 )
 def test_unsqueeze_to_and_sum_to_under_create_graph(expression: str) -> None:
     """Found by the kit: squeeze's gradient is unsqueezed back (UnsqueezeBackward0, not a
-    view); a gradient broadcast from a 0-dim input is summed by a plain sum (SumBackward0)."""
+    view); a gradient broadcast from a 0-dim input is summed by a plain sum (SumBackward0);
+    repeat's gradient is summed only where something was repeated (none: the gradient
+    itself), each added dim by its own sum."""
 
     def first_derivative(t: ModuleType) -> Any:
         s, v = t.tensor(1.5, requires_grad=True), leaf(t, (1.0,))

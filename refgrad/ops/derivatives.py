@@ -1303,14 +1303,21 @@ def _repeat_forward(a: np.ndarray, repeats: tuple[int, ...]) -> np.ndarray:
 
 
 def _repeat_grad(grad: Tensor, self_shape: tuple[int, ...], repeats: tuple[int, ...]) -> Tensor:
-    # Split every dim into (repeat, size) and sum the repeats away (and the dims repeat added).
-    added = len(repeats) - len(self_shape)
-    shape = (1,) * added + tuple(self_shape)
+    """torch's repeat_backward, op for op (its graph shows under create_graph): zeros if
+    anything was repeated 0 times; sum away the dims repeat added, one at a time; split
+    each repeated dim into (repeat, size) and sum the repeats away, if any."""
+    if 0 in repeats:
+        return grad.new_zeros(self_shape)
+    for _ in range(len(repeats) - len(self_shape)):
+        grad = grad.sum(0)
     split: list[int] = []
-    for r, s in zip(repeats, shape, strict=True):
-        split += [r, s]
-    summed_dims = tuple(range(0, len(split), 2)) + tuple(range(1, 2 * added, 2))
-    return grad.reshape(split).sum(tuple(sorted(summed_dims)))
+    summed_dims: list[int] = []
+    for r, size in zip(repeats[len(repeats) - len(self_shape):], self_shape, strict=True):
+        if r != 1:
+            split.append(r)
+            summed_dims.append(len(split) - 1)
+        split.append(size)
+    return grad.reshape(split).sum(tuple(summed_dims)) if summed_dims else grad
 
 
 repeat = Op("repeat", _repeat_forward, "RepeatBackward0", S, {"self": _repeat_grad})
