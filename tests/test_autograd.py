@@ -754,6 +754,30 @@ def test_zero_tensors_through_backward_formulas(expression: str, create_graph: b
     check(run_program)
 
 
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize(
+    "expression",
+    ["s * 2.0", "2.0 * s", "s / 2.0", "s * 2", "s * True", "s * 2.0 * 3.0", "(s * 2.0)[None]",
+     "s * d", "d * 2.0", "v * 2.0", "v * d", "s.double() * 2.0", "r * 2.0"],
+)
+def test_zero_tensors_promote_like_plain_0_dim_tensors(expression: str, create_graph: bool) -> None:
+    """Found by the kit: torch's ZeroTensor kernels promote dtypes as if a Python number were
+    a plain 0-dim tensor (a float: float64), so a 0-dim float32 ZeroTensor times 2.0 is
+    float64, and the engine's cast back to float32 makes it plain, mutable zeros."""
+
+    def run_program(t: ModuleType) -> Any:
+        s, v = t.tensor(1.0, requires_grad=True), leaf(t)
+        d = t.tensor(3.0, dtype=t.float64, requires_grad=True)
+        r = s * 1  # an intermediate that keeps its gradient (retain_grad)
+        r.retain_grad()
+        y = eval(expression, {"s": s, "v": v, "d": d, "r": r}).sgn().sum()
+        y.backward(create_graph=create_graph)
+        grads = [None if g is None else (g, g._is_zerotensor()) for g in (s.grad, v.grad, d.grad)]
+        return grads, r.grad, s.grad.zero_() if s.grad is not None else None
+
+    check(run_program)
+
+
 # -- grad modes -------------------------------------------------------------------------------
 
 

@@ -287,8 +287,9 @@ def _validate(node: Node, index: int, grad: Any) -> Any:
                 f"{list(grad.shape)} but expected shape compatible with {list(shape)}"
             )
         grad = grad.sum_to_size(shape)
+    # A cast materializes a ZeroTensor (torch's `to` has no ZeroTensor kernel).
     if isinstance(grad, GradArray):
-        return grad if grad.dtype == dtype.numpy else grad.astype(dtype.numpy)
+        return grad if grad.dtype == dtype.numpy else grad.astype(dtype.numpy).view(GradArray)
     return grad if grad.dtype is dtype else grad.to(dtype)
 
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from refgrad import _dtypes
+
 if TYPE_CHECKING:
     from refgrad._dtypes import dtype
     from refgrad._tensor import Tensor
@@ -226,9 +228,28 @@ class ZeroGradArray(GradArray):
     ) -> GradArray:
         rule = _UFUNC_RULES.get(context[0]) if context is not None else None
         if rule is not None:
-            zeros = [type(a) is ZeroGradArray for a in context[1][: context[0].nin]]
-            return zero_tensor_rule(rule, zeros, np.asarray(array))
+            operands = context[1][: context[0].nin]
+            zeros = [type(a) is ZeroGradArray for a in operands]
+            return zero_tensor_rule(rule, zeros, np.asarray(array), meta_dtype(operands))
         return np.ndarray.view(array, GradArray)
+
+
+def meta_dtype(operands: Sequence[Any]) -> np.dtype:
+    """The dtype of torch's ZeroTensor kernels' results (operands: arrays and Python
+    numbers). The kernels promote copies of the operands
+    moved to the meta device, where a Python number is a plain 0-dim tensor (a float one
+    float64), no longer a wrapped number: a 0-dim float32 ZeroTensor times 2.0 is float64.
+    (The engine then casts it back to the input's dtype, which materializes it.)"""
+    dimensioned: list[_dtypes.dtype] = []
+    zero_dim: list[_dtypes.dtype] = []
+    for operand in operands:
+        if isinstance(operand, np.ndarray):
+            tier = dimensioned if operand.ndim else zero_dim
+            tier.append(_dtypes.from_numpy_dtype(operand.dtype))
+        else:
+            zero_dim.append(_dtypes.bool_ if isinstance(operand, bool | np.bool_) else
+                            _dtypes.int64 if isinstance(operand, int) else _dtypes.float64)
+    return _dtypes.result_type(dimensioned, zero_dim, []).numpy
 
 
 def zero_tensor_outcome(rule: str, zeros: Sequence[bool]) -> float | None:
@@ -246,13 +267,15 @@ def zero_tensor_outcome(rule: str, zeros: Sequence[bool]) -> float | None:
     return 0.0 if numerator else None
 
 
-def zero_tensor_rule(rule: str, zeros: Sequence[bool], result: np.ndarray) -> GradArray:
+def zero_tensor_rule(rule: str, zeros: Sequence[bool], result: np.ndarray,
+                     dtype: np.dtype | None = None) -> GradArray:
     """`result` (computed as if ZeroTensors were zeros) as torch's ZeroTensor kernel gives it:
-    a ZeroGradArray, a plain GradArray filled with inf or nan, or `result` itself."""
+    a ZeroGradArray, a plain GradArray filled with inf or nan (either of `dtype`, if given),
+    or `result` itself."""
     outcome = zero_tensor_outcome(rule, zeros)
     if outcome is None:
         return result.view(GradArray)
-    filled = np.full(result.shape, outcome, dtype=result.dtype)
+    filled = np.full(result.shape, outcome, dtype=dtype or result.dtype)
     return filled.view(ZeroGradArray if outcome == 0 else GradArray)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from refgrad import _dtypes
 from refgrad._dtypes import dtype
-from refgrad.autograd.grad_array import GradArray, ZeroGradArray, zero_tensor_rule
+from refgrad.autograd.grad_array import GradArray, ZeroGradArray, meta_dtype, zero_tensor_rule
 from refgrad.autograd.grad_mode import _GradState
 from refgrad.autograd.graph import SECOND_BACKWARD_MESSAGE, Edge, Node, SavedTensor, gradient_edge
 
@@ -240,15 +240,18 @@ class Op:
             return tuple(np.asarray(out).view(GradArray) for out in raw)
         if self.zero_tensors is not None:
             zeros = [type(a) is ZeroGradArray for a in args[:2]]
-            return zero_tensor_rule(self.zero_tensors, zeros, np.asarray(raw))
+            return zero_tensor_rule(self.zero_tensors, zeros, np.asarray(raw),
+                                    meta_dtype(args[:2]))
         return np.asarray(raw).view(GradArray)
 
     def _apply_zero_tensor_rule(self, inputs: Sequence[Operand], out: Tensor) -> None:
         assert self.zero_tensors is not None
         zeros = [type(a) is _tensor.Tensor and a._is_zero_tensor for a in inputs[:2]]
         if any(zeros):
-            result = zero_tensor_rule(self.zero_tensors, zeros, out._array)
+            operands = [a._array if isinstance(a, _tensor.Tensor) else a for a in inputs[:2]]
+            result = zero_tensor_rule(self.zero_tensors, zeros, out._array, meta_dtype(operands))
             out._array = result.view(np.ndarray)
+            out._dtype = _dtypes.from_numpy_dtype(result.dtype)
             out._is_zero_tensor = type(result) is ZeroGradArray
 
     def compute(
