@@ -778,6 +778,32 @@ def test_zero_tensors_promote_like_plain_0_dim_tensors(expression: str, create_g
     check(run_program)
 
 
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize(
+    "expression",
+    ["t.maximum(a, b)", "t.minimum(a, b)", "a * b", "a / b", "a ** b", "a.dot(b)", "a @ b",
+     "a.clamp(min=b, max=b + 1)", "a.clamp(min=b + 1, max=b)", "a[None].mm(b[:, None])",
+     "a[None].mv(b)", "a[None, None].bmm(b[None, :, None])", "t.where(a > 0, a, b) * a"],
+)
+def test_a_version_error_names_the_saved_tensor_torch_unpacks_first(
+    expression: str, swap: bool
+) -> None:
+    """Found by the kit: torch's generated nodes unpack saved inputs sorted by name (then
+    outputs), so with two modified saved tensors the error names `other` of a product
+    before `self`, `self` of a dot before `tensor`."""
+
+    def run_program(t: ModuleType) -> Any:
+        x = leaf(t, (1.0,))
+        plain = -x
+        view = plain.expand((1,))  # a view: modified, it is "output 0 of AsStrided"
+        a, b = (view, plain) if swap else (plain, view)
+        y = eval(expression, {"t": t, "a": a, "b": b})
+        view.detach().add_(x)
+        y.sum().backward()
+
+    check(run_program)
+
+
 # -- grad modes -------------------------------------------------------------------------------
 
 

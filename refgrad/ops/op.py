@@ -413,7 +413,10 @@ class _SavePlan:
                 attributes.append(param)
             elif name in op.inputs and what in ("shape", "dtype", "strides"):
                 metadata.append((param, op.inputs.index(name), what))
-        return _SavePlan(tuple(inputs), tuple(outputs), tuple(attributes), tuple(metadata))
+        # Sorted by name, as torch's generated nodes save and unpack them (inputs, then
+        # outputs): which saved tensor a version error names depends on it.
+        return _SavePlan(tuple(sorted(inputs)), tuple(sorted(outputs)), tuple(attributes),
+                         tuple(metadata))
 
 
 def _edge(value: Operand) -> Edge:
