@@ -114,3 +114,26 @@ def test_float64_values_that_went_through_float32_get_float32_tolerance() -> Non
     oracle = run_program(program, TORCH)
     assert program_tolerance(program, oracle).rtol >= DEFAULT_TOLERANCES["float32"].rtol
     assert check_program(program, load_engine("refgrad"), TORCH, "values").findings == ()
+
+
+def test_a_jump_reached_through_rounding_is_ambiguous_at_its_own_step() -> None:
+    # floor's input is 2 on the oracle and a hair below on the engine: floor itself differs
+    # (2 against 1), a difference rounding explains, as later ones do.
+    program = Program((MakeLeaf("t0", Values((), (2.0,))),
+                       ApplyOp(("t1",), "floor", (Ref("t0"),))))
+    oracle = run_program(program, TORCH)
+    floor = oracle.outcomes[1]
+    below = np.nextafter(np.float32(2.0), np.float32(0.0))
+    tensors = dict(floor.tensors)
+    t1 = tensors["t1"]
+    assert t1 is not None
+    tensors["t1"] = replace(t1, values=np.array(1.0, np.float32))
+
+    def engine_trace(floor_input: np.ndarray) -> Trace:
+        outcome = replace(floor, inputs=(floor_input,), tensors=tuple(tensors.items()))
+        return replace(oracle, outcomes=(oracle.outcomes[0], outcome))
+
+    assert compare(program, engine_trace(np.array(below, np.float32)), oracle) == ()
+    # With the oracle's own floor input, the difference is a finding.
+    findings = compare(program, engine_trace(floor.inputs[0]), oracle)
+    assert [(f.check, f.subject) for f in findings] == [("value", "t1")]
