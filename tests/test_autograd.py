@@ -804,6 +804,44 @@ def test_a_version_error_names_the_saved_tensor_torch_unpacks_first(
     check(run_program)
 
 
+@pytest.mark.parametrize(
+    "program",
+    [
+        "twice(t.stack((a, b)).sum())",
+        "twice(t.stack((a, b)).view(2, 1).sum())",
+        "y = t.stack((a, b)).sum(); y.backward(retain_graph=True); a.grad.zero_(); y.backward()",
+        "t.stack((a, b)).sum().backward(); r = a.grad.data_ptr() == b.grad.data_ptr()",
+        "twice(t.stack((a, b)).mean())",
+        "twice((t.stack((a, b)) * 2).sum())",
+        "twice(t.stack((a, b, a)).sum())",
+        "twice(t.stack((a, b)), g := t.ones(2)); r = g",
+        "twice(t.stack((a, b)), g := t.tensor(1.0).expand(2)); r = g",
+        "twice(a, g := t.tensor(1.0)); r = g",
+        "twice(a + b)",
+        "a.register_hook((r := []).append); twice(t.stack((a, b)).sum())",
+        "a.register_hook(lambda g: None); twice(t.stack((a, b)).sum())",
+        "y = t.stack((a, b)).sum(); y.backward(retain_graph=True); a.grad = None; y.backward()",
+    ],
+)
+def test_accumulate_grad_steals_what_nothing_else_holds(program: str) -> None:
+    """Found by the kit: AccumulateGrad stores a gradient nothing else refers to as .grad
+    without a copy. Stacked 0-dim leaves under a sum get views of one element as grads, so
+    accumulating into one adds into both; views of a caller's `gradient` alias it. A root
+    gradient itself, one sent to two inputs or one a hook kept is copied."""
+
+    def twice(y: Any, gradient: Any = None) -> None:
+        y.backward(gradient, retain_graph=True)
+        y.backward(gradient)
+
+    def run_program(t: ModuleType) -> Any:
+        a, b = t.tensor(1.0, requires_grad=True), t.tensor(1.0, requires_grad=True)
+        names = {"t": t, "a": a, "b": b, "twice": twice}
+        exec(program, names)
+        return a.grad, b.grad, names.get("r")
+
+    check(run_program)
+
+
 # -- grad modes -------------------------------------------------------------------------------
 
 

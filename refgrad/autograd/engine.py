@@ -9,13 +9,14 @@ is limited only by memory.
 from __future__ import annotations
 
 import heapq
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from refgrad.autograd.grad_array import GradArray, ZeroGradArray, from_tensor, to_tensor
+from refgrad.autograd.grad_array import GradArray, from_tensor, to_tensor
 from refgrad.autograd.grad_mode import set_grad_enabled
 from refgrad.autograd.graph import AccumulateGrad, Edge, GraphRoot, Node, gradient_edge
 
@@ -45,6 +46,9 @@ class _GraphTask:
     # None: every reachable node runs. Otherwise only nodes leading to a target run.
     needed: set[Node] | None = None
     targets_at: dict[Node, list[_Target]] = field(default_factory=dict)
+    # Gradients something besides the engine refers to (the root gradients, which the
+    # caller holds; one a hook kept): AccumulateGrad must not steal them.
+    held: list[Any] = field(default_factory=list)
 
     @property
     def arrays(self) -> bool:
@@ -145,9 +149,11 @@ def _execute(task: _GraphTask, graph_root: Node) -> None:
             continue
         if node._pre_hooks:
             grads = _call_pre_hooks(task, node, grads)
-        if isinstance(node, AccumulateGrad) and type(grads[0]) is ZeroGradArray:
-            grads = _unless_shared(grads, buffers)
+        if arrays and isinstance(node, AccumulateGrad) and grads[0] is not None:
+            grads = _unless_held(grads, buffers, task.held)
         outputs = node.apply_arrays(grads) if arrays else node.apply(grads)
+        if node is graph_root and arrays:
+            task.held.extend(outputs)  # the caller's (see _unless_held)
         if node._hooks:
             outputs = _call_post_hooks(task, node, outputs, grads)
         if not task.keep_graph:
@@ -174,11 +180,15 @@ def _execute(task: _GraphTask, graph_root: Node) -> None:
                 heapq.heappush(ready, (-next_node._sequence_nr, pushed, next_node))
 
 
-def _unless_shared(grads: list[Any], buffers: dict[Node, list[Any]]) -> list[Any]:
-    """A ZeroTensor gradient that another node's pending input also holds (x + y sends one
-    gradient to both) cannot be stolen by AccumulateGrad: torch stores a copy, plain zeros."""
-    if any(g is grads[0] for pending in buffers.values() for g in pending):
-        return [grads[0].view(GradArray)]
+def _unless_held(grads: list[Any], buffers: dict[Node, list[Any]], held: list[Any]) -> list[Any]:
+    """AccumulateGrad steals a gradient nothing else refers to (torch checks its use count):
+    stores it as .grad without a copy, so a view shares memory with whatever it views. A
+    gradient another node's pending input also holds (x + y sends one gradient to both), a
+    root gradient or one a hook kept is copied instead: a copy of a ZeroTensor is plain."""
+    grad = grads[0]
+    if any(g is grad for g in held) or any(
+            g is grad for pending in buffers.values() for g in pending):
+        return [np.array(grad, copy=True).view(GradArray)]
     return grads
 
 
@@ -227,6 +237,9 @@ def _call_tensor_pre_hooks(task: _GraphTask, node: Node, grads: list[Any]) -> li
             for hook in tuple(hooks.values()):
                 grad = _checked_hook_result(hook, grad, hook(grad))
             grads[output_nr] = None if grad is None else task.from_user(grad)
+            # Referred to by more than `grad` and getrefcount's argument: a hook kept it.
+            if grad is not None and task.arrays and sys.getrefcount(grad) > 2:
+                task.held.append(grads[output_nr])
     if node._retains_grad:
         for output_nr, tensor_ref in node._retains_grad.items():
             tensor = tensor_ref()

@@ -122,7 +122,11 @@ class GradArray(np.ndarray):
         shape = _flat(size)
         offset = len(shape) - self.ndim
         shape = tuple(self.shape[i - offset] if s == -1 else s for i, s in enumerate(shape))
-        return np.broadcast_to(self._base(), shape).view(type(self))
+        base = self._base()
+        # Writable, as torch's expand is: AccumulateGrad may steal a view of it as a .grad
+        # (stack's gradient of a sum: one element shared by 0-dim leaves' grads).
+        strides = np.broadcast_to(base, shape).strides
+        return np.lib.stride_tricks.as_strided(base, shape, strides).view(type(self))
 
     def sum_to_size(self, *size: Any) -> GradArray:
         shape = _flat(size)

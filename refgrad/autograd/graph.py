@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from refgrad.autograd.grad_array import GradArray, ZeroGradArray, from_tensor, to_tensor
+from refgrad.autograd.grad_array import GradArray, from_tensor, to_tensor
 from refgrad.utils.hooks import RemovableHandle
 
 if TYPE_CHECKING:
@@ -160,12 +160,14 @@ class AccumulateGrad(Node):
             variable = self.variable
             if variable._grad is None:
                 # torch steals a gradient that obeys the layout contract (strides as the
-                # leaf's) and that nothing else holds (see the engine), else stores a copy: a
-                # ZeroTensor kept stays immutable; a copy of it is plain zeros.
-                kind = type(new_grad)
-                if kind is ZeroGradArray and not _obeys_layout_contract(new_grad, variable._array):
-                    kind = GradArray
-                variable._grad = to_tensor(np.array(new_grad, copy=True, subok=True).view(kind))
+                # leaf's) and that nothing else holds (the engine copies any other): .grad
+                # is then that very memory, maybe a view (0-dim leaves stacked and summed
+                # get one shared element as their grads). Otherwise it stores a copy: a
+                # ZeroTensor stolen stays immutable; a copy of it is plain zeros.
+                if _obeys_layout_contract(new_grad, variable._array) and new_grad.flags.writeable:
+                    variable._grad = to_tensor(new_grad)
+                else:
+                    variable._grad = to_tensor(np.array(new_grad, copy=True).view(GradArray))
             else:
                 # Into the same .grad object, as torch does: references to it see the sum.
                 variable._grad._accumulate_in_place(new_grad)
