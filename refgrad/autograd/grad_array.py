@@ -125,7 +125,15 @@ class GradArray(np.ndarray):
         base = self._base()
         # Writable, as torch's expand is: AccumulateGrad may steal a view of it as a .grad
         # (stack's gradient of a sum: one element shared by 0-dim leaves' grads).
-        strides = np.broadcast_to(base, shape).strides
+        offset = len(shape) - base.ndim
+        if offset < 0 or any(n != 1 and n != s
+                             for n, s in zip(base.shape, shape[offset:], strict=True)):
+            np.broadcast_to(base, shape)  # raises NumPy's error
+        strides = (0,) * offset + tuple(0 if n == 1 and s != 1 else stride for n, s, stride
+                                        in zip(base.shape, shape[offset:], base.strides,
+                                               strict=True))
+        if base.flags.c_contiguous:  # (the common case, at a tenth of as_strided's cost)
+            return np.ndarray(shape, base.dtype, base, 0, strides).view(type(self))
         return np.lib.stride_tricks.as_strided(base, shape, strides).view(type(self))
 
     def sum_to_size(self, *size: Any) -> GradArray:

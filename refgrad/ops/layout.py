@@ -16,10 +16,12 @@ import numpy as np
 
 def torch_layout(result: np.ndarray, operands: tuple[Any, ...]) -> np.ndarray:
     """`result` (an elementwise op's NumPy result), laid out in memory as torch's would be."""
-    if result.ndim < 2 or all(
-        not isinstance(o, np.ndarray) or (o.shape == result.shape and o.flags.c_contiguous)
-        for o in operands
-    ):
+    if result.ndim < 2:
+        return result
+    for o in operands:
+        if isinstance(o, np.ndarray) and not (o.shape == result.shape and o.flags.c_contiguous):
+            break
+    else:
         return result  # the common case, where torch takes a fast path to C order too
     order = _dimension_order(result.shape, [o for o in operands if isinstance(o, np.ndarray)])
     strides = [0] * result.ndim
