@@ -24,8 +24,10 @@ from hypothesis import strategies as st
 
 from conformance.catalogue import CATALOGUE
 from conformance.engines import Engine
+from conformance.engines.protocol import ASSIGN_GRAD
 from conformance.program import (
     ApplyOp,
+    AssignGrad,
     Backward,
     Detach,
     DType,
@@ -165,8 +167,28 @@ def linearity_mismatch(function: Function, engine: Engine, first: Values, second
 
 
 def additivity_mismatch(function: Function, engine: Engine, calls: int = 2) -> str:
-    """`calls` backward passes (retaining the graph) accumulate `calls` times one pass."""
-    once, repeated = _grads(function, engine), _grads(function, engine, backward_calls=calls)
+    """`calls` backward passes (retaining the graph) accumulate `calls` times one pass.
+
+    Between passes each leaf's .grad is assigned a fresh tensor of its value, where the
+    engine can: torch keeps a gradient nothing else refers to as .grad without a copy, so
+    0-dim leaves stacked and summed get one shared element as their grads, and a second
+    pass adds into it twice (3, not 2). That is memory sharing, not accumulation: torch
+    obeys this law once the grads are separate tensors.
+    """
+    once = _grads(function, engine)
+    if ASSIGN_GRAD not in engine.capabilities:
+        repeated = _grads(function, engine, backward_calls=calls)
+    else:
+        dtypes = {s.name: s.values.dtype for s in function.program.steps
+                  if isinstance(s, MakeLeaf)}
+        separate = tuple(
+            AssignGrad(leaf, Values(once[leaf].shape, tuple(once[leaf].ravel().tolist()),
+                                    dtypes[leaf]))
+            for leaf in function.leaves)
+        backward = Backward(function.root, retain_graph=True)
+        steps = (*function.program.steps, backward, *((*separate, backward) * (calls - 1)))
+        _, grads = _final(run_program(Program(steps), engine))
+        repeated = {leaf: _values(grads.get(leaf), f"{leaf}.grad") for leaf in function.leaves}
     for leaf in function.leaves:
         problem = _mismatch(f"{leaf}.grad after {calls} backward calls", repeated[leaf],
                             calls * once[leaf], 1e-12, 1e-12)
