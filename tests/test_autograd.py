@@ -842,6 +842,22 @@ def test_accumulate_grad_steals_what_nothing_else_holds(program: str) -> None:
     check(run_program)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mse_loss_gradients_of_mixed_dtypes_under_create_graph(reduction: str) -> None:
+    """Found by the kit: mse_loss_backward returns its `self`'s dtype (computing in the
+    promoted one), so a float32 target's gradient needs no cast: MseLossBackwardBackward0,
+    not ToCopyBackward0."""
+
+    def gradients(t: ModuleType) -> Any:
+        x = t.tensor([1.0, 2.5], dtype=t.float64, requires_grad=True)
+        y = t.tensor([1.5, 2.0], requires_grad=True)
+        loss = t.nn.functional.mse_loss(x, y, reduction=reduction)
+        gx, gy = t.autograd.grad(loss, [x, y], create_graph=True)
+        return gx, gy, t.autograd.grad((gy * y).sum(), [x, y])
+
+    check(gradients)
+
+
 # -- grad modes -------------------------------------------------------------------------------
 
 

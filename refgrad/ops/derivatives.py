@@ -1355,7 +1355,7 @@ mse_loss_backward: Op = Op("mse_loss_backward", _mse_grad_forward, "MseLossBackw
     ).sum_to_size(grad_output_shape),
     "self": lambda grad, grad_output, self, reduction: grad * grad_output * (2.0 / self.numel() if reduction == "mean" else 2.0),
     "target": lambda grad, grad_output, self, reduction: grad * grad_output * (-2.0 / self.numel() if reduction == "mean" else -2.0),
-})
+}, promoted=("self",))  # computed as NumPy promotes, returned in self's dtype, as torch's
 
 
 def _picked(log_probs: np.ndarray, target: np.ndarray) -> np.ndarray:
