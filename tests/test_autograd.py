@@ -735,6 +735,8 @@ def test_zero_tensor_gradients(program: str) -> None:
         "x.unsqueeze(0).t()", "x.amax()", "x.max()", "x.max(0)[0]", "x.norm()", "x.var()",
         "x.std()", "x.softmax(0)", "x.prod()", "t.cat([x, w])", "t.stack([x, w])", "x.dot(w)",
         "x @ w", "t.outer(x, w)", "x.split(1)[0]", "x.clamp(0, 2)", "x.double()", "x.flip(0)",
+        "x.norm(p=0)", "x.norm(p=0.5)", "x.norm(p=1.5)", "x.norm(p=3)", "x.norm(p=-1)",
+        "x.norm(p=float('-inf'))",
     ],
 )
 def test_zero_tensors_through_backward_formulas(expression: str, create_graph: bool) -> None:
@@ -856,6 +858,25 @@ def test_mse_loss_gradients_of_mixed_dtypes_under_create_graph(reduction: str) -
         return gx, gy, t.autograd.grad((gy * y).sum(), [x, y])
 
     check(gradients)
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("dim", [None, 1, (0, 1)])
+@pytest.mark.parametrize("p", [0, 0.5, 1, 1.5, 2, 3, -1, float("inf"), float("-inf")])
+def test_vector_norms_of_every_order(p: float, dim: Any, create_graph: bool) -> None:
+    """Found by the kit (p=3 under sgn): the gradient follows torch's norm_backward op for
+    op: in place where it is (a ZeroTensor gradient then raises for 1 < p != 2), none for
+    p=0 (a count of nonzeros); -inf is the smallest magnitude."""
+
+    def run_program(t: ModuleType) -> Any:
+        x = t.tensor([[1.0, -2.0, 0.0], [0.5, 3.0, -1.0]], dtype=t.float64, requires_grad=True)
+        y = x.norm(p=p, dim=dim)
+        if create_graph:
+            return y, t.autograd.grad((y * y).sum(), x, create_graph=True, allow_unused=True)
+        (y * y).sum().backward()
+        return y, x.grad
+
+    check(run_program)
 
 
 # -- grad modes -------------------------------------------------------------------------------

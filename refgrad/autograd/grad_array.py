@@ -235,6 +235,10 @@ class ZeroGradArray(GradArray):
     ``.grad``, refuse to be modified in place. Views of it are ZeroTensors too, and so are
     products with it (see ``zero_tensor_outcome``); any other op reads it as plain zeros."""
 
+    # NumPy wraps a ufunc's result with the operand of highest priority (the first, among
+    # equals): this class's rules then apply wherever a ZeroTensor is, as torch's do.
+    __array_priority__ = 1.0
+
     def __array_wrap__(
         self, array: np.ndarray, context: Any = None, return_scalar: bool = False
     ) -> GradArray:

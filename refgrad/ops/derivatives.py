@@ -670,12 +670,19 @@ def _norm_forward(a: np.ndarray, ord: float, dim: tuple[int, ...], keepdim: bool
     magnitude = np.abs(a)
     if ord == math.inf:
         return np.amax(magnitude, axis=dim, keepdims=keepdim)
+    if ord == -math.inf:
+        return np.amin(magnitude, axis=dim, keepdims=keepdim)
+    if ord == 0:  # the number of nonzero elements
+        return np.sum(magnitude != 0, axis=dim, keepdims=keepdim).astype(a.dtype)
     with np.errstate(all="ignore"):
         return np.sum(magnitude**ord, axis=dim, keepdims=keepdim) ** (1.0 / ord)
 
 
-def _norm_grad(grad: Tensor, self: Tensor, result: Tensor, ord: float, dim: tuple[int, ...], keepdim: bool) -> Tensor:
-    if ord == math.inf:
+def _norm_grad(grad: Tensor, self: Tensor, result: Tensor, ord: float, dim: tuple[int, ...], keepdim: bool) -> Tensor | None:
+    """torch's norm_backward, op for op (the graph shows under create_graph)."""
+    if ord == 0:
+        return None  # no gradient: the count of nonzeros is flat
+    if math.isinf(ord):
         return _evenly_to_extremes(grad, self.abs(), result, dim, keepdim) * self.sgn()
     norm = _unsqueeze_dims(result, dim, keepdim)
     grad = _unsqueeze_dims(grad, dim, keepdim)
@@ -685,8 +692,13 @@ def _norm_grad(grad: Tensor, self: Tensor, result: Tensor, ord: float, dim: tupl
         return grad * (self / norm).masked_fill(norm == 0, 0.0)
     if ord == 1.0:
         return grad * self.sgn()
-    scaled = self.abs() ** (ord - 1) / norm ** (ord - 1)
-    return (grad * self.sgn() * scaled).masked_fill(norm == 0, 0.0)
+    if ord < 1.0:
+        self_scaled = self.sgn() * (self.abs() ** (ord - 1)).masked_fill(self == 0, 0.0)
+        return self_scaled * grad * norm ** (1 - ord)
+    self_scaled = self.sgn() * self.abs() ** (ord - 1) if ord < 2.0 else self * self.abs() ** (ord - 2)
+    scale_v = grad / norm ** (ord - 1)
+    scale_v.masked_fill_(norm == 0, 0.0)  # in place, as torch: a ZeroTensor gradient raises
+    return self_scaled * scale_v
 
 
 norm = Op("norm", _norm_forward, "LinalgVectorNormBackward0", S, {"self": _norm_grad})
