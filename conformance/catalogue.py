@@ -489,7 +489,8 @@ def _near_tie_within(inputs: Sequence[np.ndarray], kwargs: Mapping[str, Any],
 
 def _near_norm_kink(inputs: Sequence[np.ndarray], kwargs: Mapping[str, Any],
                     atol: float, rtol: float) -> bool:
-    """p-norms: |x| has a kink at 0 (p = 1), the inf-norm splits ties of |x|."""
+    """p-norms: |x| has a kink at 0 (p <= 1; p = 0 counts nonzeros), the inf-norms split
+    ties of |x|."""
     magnitudes = [np.abs(np.asarray(inputs[0], dtype=np.float64))]
     return _near_zero(inputs, kwargs, atol, rtol) or _near_tie_within(
         magnitudes, kwargs, atol, rtol)
@@ -742,7 +743,9 @@ def vector_norm(src: OperandSource, spec: OpSpec) -> OpCall:
     p = src.choice(spec.scalar_choices)
     if p != 2 or src.boolean():
         kwargs.insert(0, ("p", p))
-    root = 1.0 if math.isinf(p) else fan_in ** (1 / p)
+    if p == 0:  # the number of nonzero elements
+        return _call((Ref(x.name),), shape, x.dtype, Interval(0.0, float(fan_in)), kwargs, fan_in)
+    root = 1.0 if math.isinf(p) else fan_in ** (1 / p)  # (|x|_p <= n^(1/p) max |x|)
     return _call((Ref(x.name),), shape, x.dtype,
                  Interval(0.0, x.interval.magnitude() * root), kwargs, fan_in)
 
@@ -1496,7 +1499,8 @@ def _entries() -> tuple[OpSpec, ...]:
         OpSpec("norm", method("norm"), vector_norm, _identity, NONZERO,
                scalar_choices=(2,)),
         OpSpec("norm.p", method("norm"), vector_norm, _identity, smooth=False,
-               near_critical=_near_norm_kink, scalar_choices=(1, 3, math.inf),
+               near_critical=_near_norm_kink,
+               scalar_choices=(1, 3, math.inf, 0, 0.5, 1.5, -math.inf),
                covers=("norm",)),
         OpSpec("softmax", method("softmax"), along_dim, _unit_interval),
         OpSpec("log_softmax", method("log_softmax"), along_dim, _identity),

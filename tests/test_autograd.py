@@ -879,6 +879,29 @@ def test_vector_norms_of_every_order(p: float, dim: Any, create_graph: bool) -> 
     check(run_program)
 
 
+@pytest.mark.parametrize(
+    "program",
+    [
+        "r = t.autograd.grad([(2.0 - x).norm(p=0)], [x])",
+        "r = t.autograd.grad([(2.0 - x).exp().norm(p=0)], [x], allow_unused=True)",
+        "((2.0 - x).exp().norm(p=0) + x.sum()).backward(); r = x.grad",
+        "t.stack([x, x * 2]).norm(p=0, dim=0).sum().backward(); r = x.grad",
+        "y = (x * 2).norm(p=0); y.backward(); y.backward()",
+    ],
+)
+def test_nodes_below_a_missing_gradient_give_none(program: str) -> None:
+    """Found by the kit: norm with p=0 gives no gradient, and the nodes below pass none on
+    (torch's generated nodes check that some gradient is defined), still unpacking their
+    saved tensors (a second backward fails)."""
+
+    def run_program(t: ModuleType) -> Any:
+        names = {"t": t, "x": t.tensor(1.5, requires_grad=True)}
+        exec(program, names)
+        return names.get("r")
+
+    check(run_program)
+
+
 # -- grad modes -------------------------------------------------------------------------------
 
 
