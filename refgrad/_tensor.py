@@ -1006,8 +1006,13 @@ class Tensor:
         index = _tensor_argument(index, "gather", "index", 2)
         return D.gather(self, index, dim=_wrap_dim(dim, self.ndim))
 
-    def scatter(self, dim: _int, index: Tensor, src: Tensor) -> Tensor:
-        return D.scatter(self, index, src, dim=_wrap_dim(dim, self.ndim))
+    def scatter(self, dim: _int, index: Tensor, src: Tensor | Number | None = None, *,
+                value: Number | None = None) -> Tensor:
+        dim = _wrap_dim(dim, self.ndim)
+        source = value if src is None else src
+        if isinstance(source, Tensor):
+            return D.scatter(self, index, source, dim=dim)
+        return D.scatter_value(self, index, value=source, dim=dim)
 
     def scatter_add(self, dim: _int, index: Tensor, src: Tensor) -> Tensor:
         return D.scatter_add(self, index, src, dim=_wrap_dim(dim, self.ndim))

@@ -902,6 +902,46 @@ def test_nodes_below_a_missing_gradient_give_none(program: str) -> None:
     check(run_program)
 
 
+@pytest.mark.parametrize(
+    "expression",
+    ["x.scatter(0, i, s)", "x.scatter(0, i, 5.0)", "x.scatter(0, i, value=-1.0)",
+     "x.scatter_add(0, i, s)"],
+)
+def test_scatter_gradients_under_create_graph(expression: str) -> None:
+    """Found by the kit: scatter's gradient for self scatters the number 0 (ScatterBackward1,
+    torch's scatter.value), and scatter takes a number as src or value."""
+
+    def gradients(t: ModuleType) -> Any:
+        x, s = leaf(t), t.tensor([7.0, 8.0], requires_grad=True)
+        i = t.tensor([0, 2])
+        y = eval(expression, {"x": x, "s": s, "i": i})
+        return y, t.autograd.grad((2.0 ** y).sum(), [x, s], create_graph=True,
+                                  allow_unused=True)
+
+    check(gradients)
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_refused_inplace_op_still_made_its_node(refused: bool) -> None:
+    """Found by the kit: torch's autograd layer makes an in-place op's node before the
+    kernel checks overlap, and making it regenerates a stale view's grad_fn; so after a
+    refused `d[[0], 0] = e` the output relu_ saved names its own node (Relu), not the
+    view's dropped AsStrided node."""
+
+    def run_program(t: ModuleType) -> Any:
+        x = t.tensor([[1.0]], requires_grad=True)
+        d = x * 2.0
+        e = d.squeeze()
+        e.relu_()
+        d[()] = x
+        if refused:
+            with pytest.raises(RuntimeError, match="single memory location"):
+                d[[0], 0] = e
+        d.backward(retain_graph=True)
+
+    check(run_program)
+
+
 # -- grad modes -------------------------------------------------------------------------------
 
 

@@ -1258,9 +1258,12 @@ scatter_add: Op = Op("scatter_add", _scatter_add_forward, "ScatterAddBackward0",
     "src": lambda grad, index, dim: grad.gather(dim, index),
 }, promoted=("self", "src"))
 scatter: Op = Op("scatter", _scatter_forward, "ScatterBackward0", ("self", "index", "src"), {
-    "self": lambda grad, index, dim: scatter(grad, index, grad.new_zeros(index.shape), dim=dim),
+    "self": lambda grad, index, dim: scatter_value(grad, index, value=0.0, dim=dim),
     "src": lambda grad, index, dim: grad.gather(dim, index),
 }, promoted=("self", "src"))
+scatter_value: Op = Op("scatter", lambda a, idx, value, dim: _scattered(a, idx, np.full(idx.shape, value, a.dtype), dim, add=False), "ScatterBackward1", ("self", "index"), {
+    "self": lambda grad, index, dim: scatter_value(grad, index, value=0.0, dim=dim),
+}, promoted=S)
 
 
 # cat and stack take a list of tensors: one entry per list length, made on first use.

@@ -31,6 +31,15 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
         raise RuntimeError(
             inplace.ZERO_TENSOR_COPY if op is D.copy else inplace.ZERO_TENSOR_INPLACE
         )
+    # The node first, as torch's autograd layer makes it before the kernel checks: making
+    # it regenerates a stale view's grad_fn even if the kernel then refuses.
+    node = None
+    if op.needs_grad(inputs):
+        saved_inputs = inputs
+        if op.uses_saved_input(op.inputs[0], inputs):
+            # The formula needs the value about to be overwritten: save a copy, as torch does.
+            saved_inputs = [target.clone(), *inputs[1:]]
+        node = op.record(inputs, attrs, saved_inputs)
     # index_put_ refuses even a full overlap.
     forbidden = {"partial", "full"} if op is D.index_put else {"partial"}
     # fill_ and masked_fill_ read a tensor value as a number first: it may overlap.
@@ -42,13 +51,6 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
                 "tensor refer to a single memory location. Please clone() the tensor before "
                 "performing the operation."
             )
-    node = None
-    if op.needs_grad(inputs):
-        saved_inputs = inputs
-        if op.uses_saved_input(op.inputs[0], inputs):
-            # The formula needs the value about to be overwritten: save a copy, as torch does.
-            saved_inputs = [target.clone(), *inputs[1:]]
-        node = op.record(inputs, attrs, saved_inputs)
     into_expanded = (op is D.index_put or as_masked_fill) and _internal_overlap(target._array)
     if into_expanded:
         _warn_expanded(index_put=True, masked_fill=as_masked_fill)  # before any other check
