@@ -524,6 +524,7 @@ CASES: list[Case] = [
     case("gather/dim0", lambda t, x, i: x.gather(0, i), F(3, 2), Int(2, 2, high=3), ops=[D.gather]),
     case("gather/smaller-index", lambda t, x, i: x.gather(1, i), F(3, 3), Int(2, 2, high=3), ops=[D.gather]),
     case("scatter", lambda t, x, i, s: x.scatter(1, i, s), F(2, 4), Int(2, 2, values=[[0, 2], [3, 1]]), F(2, 2), ops=[D.scatter]),
+    case("scatter.value", lambda t, x, i: x.scatter(1, i, 2.5), F(2, 4), Int(2, 2, values=[[0, 2], [3, 1]]), ops=[D.scatter_value]),
     case("scatter_add", lambda t, x, i, s: x.scatter_add(0, i, s), F(3, 2), Int(4, 2, high=3), F(4, 2), ops=[D.scatter_add]),
     # -- losses --------------------------------------------------------------------------------
     case("mse_loss", lambda t, x, y: t.nn.functional.mse_loss(x, y), F(2, 3), C(2, 3), ops=[D.mse_loss, D.mse_loss_backward]),
