@@ -8,11 +8,15 @@ detach / .data / in-place and versions, hooks, higher order.
 
 from __future__ import annotations
 
+import warnings
 from types import ModuleType
 from typing import Any
 
 import pytest
+import torch
 
+import refgrad
+from conformance.compare import normalise_message
 from tests.differential import Scenario, check
 
 nan = float("nan")
@@ -940,6 +944,22 @@ def test_a_refused_inplace_op_still_made_its_node(refused: bool) -> None:
         d.backward(retain_graph=True)
 
     check(run_program)
+
+
+def test_index_put_into_itself_expanded_warns_before_it_refuses() -> None:
+    """Found by the kit: torch warns of index_put_ on an expanded tensor before its overlap
+    check refuses `a[[0, 1]] = a`."""
+
+    def seen(t: ModuleType) -> tuple[list[str], str]:
+        a = t.ones(2, 2).expand(2, 2, 2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(RuntimeError) as refused:
+                a[[0, 1]] = a
+        # (less torch's "(Triggered internally at <its source file>)")
+        return [normalise_message(str(w.message)) for w in caught], str(refused.value)
+
+    assert seen(refgrad) == seen(torch)
 
 
 # -- grad modes -------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
             # The formula needs the value about to be overwritten: save a copy, as torch does.
             saved_inputs = [target.clone(), *inputs[1:]]
         node = op.record(inputs, attrs, saved_inputs)
+    into_expanded = (op is D.index_put or as_masked_fill) and _internal_overlap(target._array)
+    if into_expanded:
+        _warn_expanded(index_put=True, masked_fill=as_masked_fill)  # before any other check
     # index_put_ refuses even a full overlap.
     forbidden = {"partial", "full"} if op is D.index_put else {"partial"}
     # fill_ and masked_fill_ read a tensor value as a number first: it may overlap.
@@ -51,9 +54,6 @@ def apply_inplace(op: Op, target: Tensor, args: tuple[Any, ...], attrs: dict[str
                 "tensor refer to a single memory location. Please clone() the tensor before "
                 "performing the operation."
             )
-    into_expanded = (op is D.index_put or as_masked_fill) and _internal_overlap(target._array)
-    if into_expanded:
-        _warn_expanded(index_put=True, masked_fill=as_masked_fill)  # before any other check
     masked_fill = op is D.masked_fill or op is D.masked_fill_tensor
     if masked_fill:
         _check_masked_fill_(target, inputs[1], inputs[2] if len(inputs) > 2 else None)
