@@ -366,10 +366,11 @@ class ProgramBuilder:
         return candidates[self.integer(0, len(candidates) - 1)]
 
     def fitting(self, shape: tuple[int, ...], dtype: str | None = None,
-                domain: Domain = ANYWHERE) -> Operand:
+                domain: Domain = ANYWHERE, avoid: frozenset[str] = frozenset()) -> Operand:
         """A float tensor that broadcasts *to* `shape` (what `t[index] = value` accepts)."""
         candidates = [o for o in self.floats() if _broadcasts_to(o.shape, shape)
-                      and (dtype is None or o.dtype == dtype) and domain.admits(o.interval)]
+                      and (dtype is None or o.dtype == dtype) and domain.admits(o.interval)
+                      and o.name not in avoid]
         return self._reuse_or_new(candidates, lambda: self.leaf(
             domain, self._broadcastable_shape(shape), dtype=dtype))
 
@@ -561,6 +562,10 @@ class ProgramBuilder:
         outside the method's domain or the result would be too large."""
         args: tuple[Arg, ...] = ()
         interval = target.interval
+        # A tensor sharing the target's memory in another shape (`t.add_(t[:, :1])`) is read
+        # while the op writes it: torch's result then depends on its kernel's order of work
+        # (undefined, build-specific: it does not refuse such overlaps), so none is drawn.
+        aliased = frozenset(o.name for o in self.sharing(target) if o.shape != target.shape)
         if method in _BINARY_INPLACE:
             spec = CATALOGUE[_BINARY_INPLACE[method]]
             domain = spec.other_domain
@@ -568,7 +573,7 @@ class ProgramBuilder:
                 value = self.choice(scalar_grid(domain))
                 args, other = (value,), Interval(value, value)
             else:
-                partner = self.fitting(target.shape, domain=domain)
+                partner = self.fitting(target.shape, domain=domain, avoid=aliased)
                 args, other = (Ref(partner.name),), partner.interval
             interval = spec.image([interval, other])
         elif method == "zero_":
@@ -588,7 +593,7 @@ class ProgramBuilder:
             value = self.choice(SCALARS)
             args, interval = (value,), Interval(value, value)
         elif method == "copy_":
-            source = self.fitting(target.shape)
+            source = self.fitting(target.shape, avoid=aliased)
             args, interval = (Ref(source.name),), source.interval
         else:  # masked_fill_: the mask broadcasts to the target's shape
             mask = self.constant(_random_mask(self, self._broadcastable_shape(target.shape)))
@@ -606,8 +611,11 @@ class ProgramBuilder:
             number = self.choice(SCALARS)
             value, interval, partners = number, Interval(number, number), []
         else:
-            # index_put (advanced) needs one dtype; a basic index copies with a cast.
-            source = self.fitting(part, target.dtype if advanced else None)
+            # index_put (advanced) needs one dtype; a basic index copies with a cast. A value
+            # sharing the target's memory in another shape than the part's is read while
+            # being written (see _inplace_call): none is drawn.
+            aliased = frozenset(o.name for o in self.sharing(target) if o.shape != part)
+            source = self.fitting(part, target.dtype if advanced else None, avoid=aliased)
             value, interval, partners = Ref(source.name), source.interval, [source]
         self.steps.append(SetItem(target.name, index, value))
         self.mutated(target, target.interval.union(interval),

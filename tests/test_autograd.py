@@ -962,6 +962,24 @@ def test_index_put_into_itself_expanded_warns_before_it_refuses() -> None:
     assert seen(refgrad) == seen(torch)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "bool"])
+def test_sign_of_nan_is_zero(dtype: str) -> None:
+    """Found by the kit: torch's sign is (0 < x) - (x < 0), so NaN has sign 0 (NumPy's is
+    NaN) and -0.0 sign +0; abs's gradient uses it too. A bool's sign is itself."""
+
+    def run_program(t: ModuleType) -> Any:
+        if dtype == "bool":
+            return t.tensor([True, False]).sign()
+        values = [float("nan"), -1.0, 0.0, -0.0, 2.0, float("inf"), -float("inf")]
+        if dtype == "int64":
+            return t.tensor([-3, 0, 2]).sign()
+        x = t.tensor(values, dtype=getattr(t, dtype), requires_grad=True)
+        x.abs().sum().backward()
+        return x.sign(), x.sgn(), x.grad
+
+    check(run_program)
+
+
 # -- grad modes -------------------------------------------------------------------------------
 
 

@@ -72,7 +72,9 @@ class GradArray(np.ndarray):
         return np.cos(self)
 
     def sgn(self) -> GradArray:
-        return np.sign(self)
+        from refgrad.ops.derivatives import _sign  # (torch's: NaN has sign 0)
+
+        return _sign(self)
 
     sign = sgn
 

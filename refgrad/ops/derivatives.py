@@ -287,10 +287,19 @@ def _zeros_like(grad: Tensor) -> Tensor:
     return grad.new_zeros(grad.shape)
 
 
-sign = Op("sign", np.sign, "SignBackward0", S, {"self": _zeros_like})
+def _sign(a: np.ndarray) -> np.ndarray:
+    """torch's sign: (0 < a) - (a < 0), so NaN has sign 0 (NumPy's is NaN) and -0.0 is +0."""
+    if a.dtype.kind == "b":
+        return a.copy()  # a bool's sign is itself
+    if a.dtype.kind != "f":
+        return np.sign(a)
+    return (a > 0).astype(a.dtype) - (a < 0).astype(a.dtype)
+
+
+sign = Op("sign", _sign, "SignBackward0", S, {"self": _zeros_like})
 # torch's sgn formula (written for complex numbers) reads self and result, so it saves them;
 # for a real input its gradient is an efficient ZeroTensor (immutable once stored as .grad).
-sgn = Op("sgn", np.sign, "SgnBackward0", S, {"self": lambda grad, self, result: zero_grad_like(grad)})
+sgn = Op("sgn", _sign, "SgnBackward0", S, {"self": lambda grad, self, result: zero_grad_like(grad)})
 floor = Op("floor", np.floor, "FloorBackward0", S, {"self": _zeros_like})
 ceil = Op("ceil", np.ceil, "CeilBackward0", S, {"self": _zeros_like})
 round_even = Op("round", np.round, "RoundBackward0", S, {"self": _zeros_like})
