@@ -34,6 +34,7 @@ from conformance.program import (
     EnterGradMode,
     MakeLeaf,
     Program,
+    Step,
     Values,
 )
 from conformance.run import TensorState, Trace, run_program
@@ -91,9 +92,10 @@ class NotApplicable(Exception):
 
 
 def _grads(function: Function, engine: Engine, gradient: Values | None = None,
-           backward_calls: int = 1) -> dict[str, np.ndarray]:
-    steps = function.program.steps + tuple(
-        Backward(function.root, gradient, retain_graph=True) for _ in range(backward_calls))
+           backward_calls: int = 1, between: tuple[Step, ...] = ()) -> dict[str, np.ndarray]:
+    """The leaves' .grad after `backward_calls` passes, with `between` before each later one."""
+    backward = Backward(function.root, gradient, retain_graph=True)
+    steps = (*function.program.steps, backward, *((*between, backward) * (backward_calls - 1)))
     _, grads = _final(run_program(Program(steps), engine))
     return {leaf: _values(grads.get(leaf), f"{leaf}.grad") for leaf in function.leaves}
 
@@ -176,19 +178,15 @@ def additivity_mismatch(function: Function, engine: Engine, calls: int = 2) -> s
     obeys this law once the grads are separate tensors.
     """
     once = _grads(function, engine)
-    if ASSIGN_GRAD not in engine.capabilities:
-        repeated = _grads(function, engine, backward_calls=calls)
-    else:
+    separate: tuple[Step, ...] = ()
+    if ASSIGN_GRAD in engine.capabilities:
         dtypes = {s.name: s.values.dtype for s in function.program.steps
                   if isinstance(s, MakeLeaf)}
         separate = tuple(
             AssignGrad(leaf, Values(once[leaf].shape, tuple(once[leaf].ravel().tolist()),
                                     dtypes[leaf]))
             for leaf in function.leaves)
-        backward = Backward(function.root, retain_graph=True)
-        steps = (*function.program.steps, backward, *((*separate, backward) * (calls - 1)))
-        _, grads = _final(run_program(Program(steps), engine))
-        repeated = {leaf: _values(grads.get(leaf), f"{leaf}.grad") for leaf in function.leaves}
+    repeated = _grads(function, engine, backward_calls=calls, between=separate)
     for leaf in function.leaves:
         problem = _mismatch(f"{leaf}.grad after {calls} backward calls", repeated[leaf],
                             calls * once[leaf], 1e-12, 1e-12)

@@ -72,9 +72,7 @@ class GradArray(np.ndarray):
         return np.cos(self)
 
     def sgn(self) -> GradArray:
-        from refgrad.ops.derivatives import _sign  # (torch's: NaN has sign 0)
-
-        return _sign(self)
+        return torch_sign(self)
 
     sign = sgn
 
@@ -309,6 +307,15 @@ def zero_grad_like(like: Any) -> Any:
     zeros = like.new_zeros(like.shape)
     zeros._is_zero_tensor = True
     return zeros
+
+
+def torch_sign(a: np.ndarray) -> np.ndarray:
+    """torch's sign: (0 < a) - (a < 0), so NaN has sign 0 (NumPy's is NaN) and -0.0 is +0."""
+    if a.dtype.kind == "b":
+        return a.copy()  # a bool's sign is itself
+    if a.dtype.kind != "f":
+        return np.sign(a)
+    return (a > 0).astype(a.dtype) - (a < 0).astype(a.dtype)
 
 
 def is_zero_tensor(value: Any) -> bool:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from refgrad import _dtypes
-from refgrad.autograd.grad_array import is_zero_tensor, zero_grad_like
+from refgrad.autograd.grad_array import is_zero_tensor, torch_sign, zero_grad_like
 from refgrad.autograd.inplace import ZERO_TENSOR_INPLACE
 from refgrad.ops.layout import torch_layout
 from refgrad.ops.op import Op, bool_result, float_dtype, forward_dtype, long_result, sum_dtype
@@ -287,19 +287,10 @@ def _zeros_like(grad: Tensor) -> Tensor:
     return grad.new_zeros(grad.shape)
 
 
-def _sign(a: np.ndarray) -> np.ndarray:
-    """torch's sign: (0 < a) - (a < 0), so NaN has sign 0 (NumPy's is NaN) and -0.0 is +0."""
-    if a.dtype.kind == "b":
-        return a.copy()  # a bool's sign is itself
-    if a.dtype.kind != "f":
-        return np.sign(a)
-    return (a > 0).astype(a.dtype) - (a < 0).astype(a.dtype)
-
-
-sign = Op("sign", _sign, "SignBackward0", S, {"self": _zeros_like})
+sign = Op("sign", torch_sign, "SignBackward0", S, {"self": _zeros_like})
 # torch's sgn formula (written for complex numbers) reads self and result, so it saves them;
 # for a real input its gradient is an efficient ZeroTensor (immutable once stored as .grad).
-sgn = Op("sgn", _sign, "SgnBackward0", S, {"self": lambda grad, self, result: zero_grad_like(grad)})
+sgn = Op("sgn", torch_sign, "SgnBackward0", S, {"self": lambda grad, self, result: zero_grad_like(grad)})
 floor = Op("floor", np.floor, "FloorBackward0", S, {"self": _zeros_like})
 ceil = Op("ceil", np.ceil, "CeilBackward0", S, {"self": _zeros_like})
 round_even = Op("round", np.round, "RoundBackward0", S, {"self": _zeros_like})

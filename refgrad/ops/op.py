@@ -120,7 +120,7 @@ class OpNode(Node):
         values = dict(self._context)
         for name, saved in self._saved.items():
             values[name] = saved.unpack_array() if as_arrays else saved.unpack()
-        if all(g is None for g in grads):
+        if grads[0] is None and all(g is None for g in grads):
             # No gradient came in (a formula above gave none: norm with p=0): torch's nodes
             # then give none either, after unpacking all the same.
             return [None] * len(self.next_functions)
